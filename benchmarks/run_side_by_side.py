@@ -1,0 +1,740 @@
+"""Side-by-side benchmark: runs the same training command with ours and upstream Sample Factory 2.1.1, alternating.
+
+Owns: the console-log parser (frames/s, reward, start-up), the process-tree memory sampler, and the run loop that
+writes a markdown table to stdout and all raw numbers to a JSON file. Run `--help` for options; see benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+UPSTREAM_PYTHON = REPO_ROOT / ".upstream_venv" / "bin" / "python"
+
+PRESETS: dict[str, list[str]] = {
+    "cartpole_tuned": [
+        "-m",
+        "sf_examples.train_gym_env",
+        "--env=CartPole-v1",
+        "--device=cpu",
+        "--use_rnn=False",
+        "--recurrence=1",
+        "--num_envs_per_worker=20",
+        "--policy_workers_per_policy=2",
+        "--with_vtrace=False",
+        "--batch_size=512",
+        "--reward_scale=0.1",
+    ],
+    "cartpole_default": ["-m", "sf_examples.train_gym_env", "--env=CartPole-v1", "--device=cpu"],
+}
+
+FRAMEWORKS = ("ours", "upstream")
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Log parsing
+# ----------------------------------------------------------------------------------------------------------------------
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NUM = r"(nan|-?inf|-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
+_FPS_RE = re.compile(
+    rf"Fps is \(10 sec: {_NUM}, 60 sec: {_NUM}, 300 sec: {_NUM}\)\.\s*Total num frames: ([0-9]+)",
+    re.IGNORECASE,
+)
+_REWARD_RE = re.compile(r"Avg episode reward: \[(.*?)\]\s*$")
+_REWARD_ITEM_RE = re.compile(r"\(\s*(\d+)\s*,\s*['\"]?" + _NUM + r"['\"]?\s*\)", re.IGNORECASE)
+
+
+def strip_ansi(line: str) -> str:
+    """Removes terminal colour escape sequences (both frameworks colour their console log)."""
+    return _ANSI_RE.sub("", line)
+
+
+@dataclasses.dataclass
+class FpsReading:
+    """One `Fps is (...)` console line; `t` is seconds since launch."""
+
+    t: float
+    fps10: float
+    fps60: float
+    fps300: float
+    total_frames: int
+
+
+def parse_fps_line(line: str, t: float = 0.0) -> FpsReading | None:
+    """Parses `Fps is (10 sec: X, 60 sec: Y, 300 sec: Z). Total num frames: N...`; None if the line is not one."""
+    m = _FPS_RE.search(strip_ansi(line))
+    if m is None:
+        return None
+    return FpsReading(t, float(m.group(1)), float(m.group(2)), float(m.group(3)), int(m.group(4)))
+
+
+def parse_reward_line(line: str) -> dict[int, float] | None:
+    """Parses `Avg episode reward: [(0, '475.123'), (1, '12.0')]` into {policy_id: reward}; None if not such a line."""
+    m = _REWARD_RE.search(strip_ansi(line).rstrip())
+    if m is None:
+        return None
+    items = _REWARD_ITEM_RE.findall(m.group(1))
+    return {int(pid): float(val) for pid, val in items}
+
+
+@dataclasses.dataclass
+class LogParser:
+    """Incremental console parser: feed (line, seconds since launch) pairs, then call `summary()`."""
+
+    target_reward: float = 475.0
+    fps_readings: list[FpsReading] = dataclasses.field(default_factory=list)
+    rewards: list[tuple[float, float, int]] = dataclasses.field(default_factory=list)  # (t, best reward, frames)
+    first_fps_line_t: float | None = None  # first Fps line at all (often `nan`: workers ready, no window yet)
+    first_numeric_fps_t: float | None = None
+    target_t: float | None = None
+    target_frames: int | None = None
+    last_frames: int = 0
+
+    def feed(self, line: str, t: float) -> None:
+        """Consumes one console line read `t` seconds after launch."""
+        fps = parse_fps_line(line, t)
+        if fps is not None:
+            self.fps_readings.append(fps)
+            self.last_frames = max(self.last_frames, fps.total_frames)
+            if self.first_fps_line_t is None:
+                self.first_fps_line_t = t
+            if self.first_numeric_fps_t is None and math.isfinite(fps.fps10):
+                self.first_numeric_fps_t = t
+            return
+        rewards = parse_reward_line(line)
+        if rewards:
+            finite = [r for r in rewards.values() if math.isfinite(r)]
+            if not finite:
+                return
+            best = max(finite)  # the best policy decides (one policy in the presets)
+            self.rewards.append((t, best, self.last_frames))
+            if self.target_t is None and best >= self.target_reward:
+                self.target_t = t
+                self.target_frames = self.last_frames
+
+    @property
+    def target_reached(self) -> bool:
+        return self.target_t is not None
+
+    def summary(self, warmup_s: float = 10.0) -> dict[str, Any]:
+        """Figures for one run; see `steady_fps` for the warm-up rule."""
+        numeric = [r for r in self.fps_readings if math.isfinite(r.fps10)]
+        return {
+            "steady_fps": steady_fps(self.fps_readings, warmup_s),
+            "mean_fps_after_warmup": mean_fps_after_warmup(self.fps_readings, warmup_s),
+            "max_fps10": max((r.fps10 for r in numeric), default=None),
+            "num_fps_readings": len(numeric),
+            "startup_s": self.first_numeric_fps_t,
+            "first_fps_line_s": self.first_fps_line_t,
+            "time_to_target_s": self.target_t,
+            "frames_at_target": self.target_frames,
+            "final_frames": self.last_frames,
+            "best_reward": max((r for _, r, _ in self.rewards), default=None),
+            "last_reward": self.rewards[-1][1] if self.rewards else None,
+        }
+
+
+def _steady_readings(readings: Sequence[FpsReading], warmup_s: float) -> list[FpsReading]:
+    numeric = [r for r in readings if math.isfinite(r.fps10)]
+    if not numeric:
+        return []
+    t0 = numeric[0].t
+    steady = [r for r in numeric if r.t - t0 >= warmup_s]
+    if not steady:  # a short run: drop only the first (partial-window) reading when there is more than one
+        steady = numeric[1:] or numeric
+    return steady
+
+
+def steady_fps(readings: Sequence[FpsReading], warmup_s: float = 10.0) -> float | None:
+    """Median of the 10-second FPS values logged at least `warmup_s` after the first numeric one.
+
+    With no reading that late, the median of all numeric readings but the first; None with no numeric reading.
+    """
+    steady = _steady_readings(readings, warmup_s)
+    return statistics.median(r.fps10 for r in steady) if steady else None
+
+
+def mean_fps_after_warmup(readings: Sequence[FpsReading], warmup_s: float = 10.0) -> float | None:
+    """Frames gained / time elapsed between the last reading before the steady window and the last reading."""
+    numeric = [r for r in readings if math.isfinite(r.fps10)]
+    steady = _steady_readings(readings, warmup_s)
+    if not steady:
+        return None
+    before = [r for r in numeric if r.t < steady[0].t]
+    start = before[-1] if before else steady[0]
+    end = steady[-1]
+    if end.t <= start.t:
+        return None
+    return (end.total_frames - start.total_frames) / (end.t - start.t)
+
+
+_SAVED_LINE_RE = re.compile(r"^\[\s*([0-9]+(?:\.[0-9]*)?)\] (.*)$")
+
+
+def parse_saved_log(lines: Iterable[str], target: float = 475.0, warmup_s: float = 10.0) -> dict[str, Any]:
+    """Re-analyses a log written by `run_once` (each line prefixed `[seconds since launch] `), e.g. another target."""
+    parser = LogParser(target_reward=target)
+    for raw in lines:
+        m = _SAVED_LINE_RE.match(raw.rstrip("\n"))
+        if m is not None:
+            parser.feed(m.group(2), float(m.group(1)))
+    return parser.summary(warmup_s)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Process-tree memory
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class MemSample:
+    """Memory of a whole process tree at one instant, in bytes. `uss`/`pss` are None where the OS does not give them."""
+
+    t: float
+    num_procs: int
+    rss: int
+    uss: int | None
+    pss: int | None
+
+    def primary(self) -> tuple[str, int]:
+        """PSS (shared pages split between their users) when available, else USS, else RSS (double counts)."""
+        if self.pss is not None:
+            return "pss", self.pss
+        if self.uss is not None:
+            return "uss", self.uss
+        return "rss", self.rss
+
+
+def sum_tree_memory(procs: Iterable[Any], t: float = 0.0) -> MemSample:
+    """Sums RSS/USS/PSS over psutil-like processes; vanished or inaccessible processes are skipped.
+
+    USS and PSS are reported only if every counted process gives them (else a partial sum would mislead).
+    """
+    import psutil
+
+    rss, uss, pss, n = 0, 0, 0, 0
+    have_uss, have_pss = True, True
+    for p in procs:
+        try:
+            try:
+                info = p.memory_full_info()
+            except psutil.AccessDenied:
+                info = p.memory_info()
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, ProcessLookupError, psutil.AccessDenied):
+            continue
+        n += 1
+        rss += int(info.rss)
+        u, s = getattr(info, "uss", None), getattr(info, "pss", None)
+        if u is None:
+            have_uss = False
+        else:
+            uss += int(u)
+        if s is None:
+            have_pss = False
+        else:
+            pss += int(s)
+    return MemSample(t, n, rss, uss if have_uss and n else None, pss if have_pss and n else None)
+
+
+def process_tree(root_pid: int) -> list[Any]:
+    """The root process and all its descendants (psutil.Process objects); empty when the root is gone."""
+    import psutil
+
+    try:
+        root = psutil.Process(root_pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@dataclasses.dataclass
+class PeakTracker:
+    """Keeps the peak of each memory measure over a series of samples (peaks may come from different instants)."""
+
+    samples: int = 0
+    peak_rss: int = 0
+    peak_uss: int | None = None
+    peak_pss: int | None = None
+    peak_procs: int = 0
+    primary_metric: str | None = None
+    peak_primary: int = 0
+
+    def add(self, s: MemSample) -> None:
+        if s.num_procs == 0:
+            return
+        self.samples += 1
+        self.peak_rss = max(self.peak_rss, s.rss)
+        self.peak_procs = max(self.peak_procs, s.num_procs)
+        if s.uss is not None:
+            self.peak_uss = max(self.peak_uss or 0, s.uss)
+        if s.pss is not None:
+            self.peak_pss = max(self.peak_pss or 0, s.pss)
+        metric, value = s.primary()
+        if self.primary_metric is None or metric == self.primary_metric:
+            self.primary_metric = metric
+            self.peak_primary = max(self.peak_primary, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class TreeMemorySampler:
+    """Background thread sampling the memory of `root_pid`'s process tree every `interval` seconds."""
+
+    def __init__(
+        self,
+        root_pid: int,
+        interval: float = 0.5,
+        t0: float | None = None,
+        tree_fn: Callable[[int], list[Any]] = process_tree,
+    ) -> None:
+        self.root_pid = root_pid
+        self.interval = interval
+        self.t0 = time.monotonic() if t0 is None else t0
+        self.tree_fn = tree_fn
+        self.peak = PeakTracker()
+        self.timeline: list[tuple[float, int, int]] = []  # (t, num_procs, primary bytes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mem-sampler", daemon=True)
+
+    def sample_once(self) -> MemSample:
+        s = sum_tree_memory(self.tree_fn(self.root_pid), time.monotonic() - self.t0)
+        self.peak.add(s)
+        if s.num_procs:
+            self.timeline.append((round(s.t, 2), s.num_procs, s.primary()[1]))
+        return s
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample_once()
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Running
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def python_for(framework: str) -> str:
+    """The interpreter of a framework: this one for ours, the `.upstream_venv` one for upstream."""
+    if framework == "ours":
+        return sys.executable
+    if framework == "upstream":
+        return str(UPSTREAM_PYTHON)
+    raise ValueError(f"unknown framework {framework!r}")
+
+
+def build_command(
+    framework: str, preset: str, extra_args: Sequence[str], frames: int, train_dir: str, experiment: str
+) -> list[str]:
+    """The exact argv of one run: the preset, then `--extra-args`, then stop/placement args the harness adds."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}, choose from {sorted(PRESETS)}")
+    return [
+        python_for(framework),
+        *PRESETS[preset],
+        *extra_args,
+        f"--train_for_env_steps={frames}",
+        f"--train_dir={train_dir}",
+        f"--experiment={experiment}",
+    ]
+
+
+def build_env(framework: str, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment of a run; upstream needs TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 under torch >= 2.6."""
+    env = dict(os.environ if base is None else base)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHONPATH", None)
+    if framework == "upstream":
+        env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+    else:
+        env["PYTHONPATH"] = str(REPO_ROOT)
+    return env
+
+
+def run_order(repeats: int, only: str | None) -> list[str]:
+    """Alternating schedule: ours, upstream, ours, upstream, ... (`only` keeps one framework)."""
+    order = []
+    for _ in range(repeats):
+        for fw in FRAMEWORKS:
+            if only is None or fw == only:
+                order.append(fw)
+    return order
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_once(
+    framework: str,
+    cmd: list[str],
+    env: dict[str, str],
+    cwd: str,
+    seconds: float,
+    target: float,
+    warmup_s: float,
+    mem_interval: float,
+    log_path: Path,
+    stop_at_target: bool = False,
+    grace_s: float = 20.0,
+) -> dict[str, Any]:
+    """Launches one run, follows its console and memory until it exits or `seconds` pass, returns its figures.
+
+    Time limit or target (with `stop_at_target`): SIGINT to the main process (like Ctrl+C), SIGKILL to the
+    whole process group after `grace_s`. Processes still alive in the group after the main one exits are counted
+    and killed.
+    """
+    parser = LogParser(target_reward=target)
+    load_before = _load_average()
+    t0 = time.monotonic()
+    started_at = dt.datetime.now().isoformat(timespec="seconds")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        bufsize=1,
+        start_new_session=True,
+    )
+    sampler = TreeMemorySampler(proc.pid, interval=mem_interval, t0=t0)
+    sampler.start()
+
+    lock = threading.Lock()
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        with open(log_path, "w") as log:
+            for line in proc.stdout:
+                t = time.monotonic() - t0
+                log.write(f"[{t:9.3f}] {line}")
+                with lock:
+                    parser.feed(line, t)
+
+    reader_thread = threading.Thread(target=reader, name="log-reader", daemon=True)
+    reader_thread.start()
+
+    stop_reason = "exited"
+    interrupted_at = None
+    while proc.poll() is None:
+        elapsed = time.monotonic() - t0
+        with lock:
+            reached = parser.target_reached
+        if interrupted_at is None and (elapsed >= seconds or (stop_at_target and reached)):
+            stop_reason = "time_limit" if elapsed >= seconds else "target_reached"
+            interrupted_at = elapsed
+            try:
+                proc.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        if interrupted_at is not None and elapsed - interrupted_at > grace_s:
+            stop_reason += "+killed"
+            _kill_group(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
+    rc = proc.wait()
+    wall = time.monotonic() - t0
+    leftovers = process_tree_of_group(proc.pid)
+    deadline = time.monotonic() + 5.0  # children may need a moment after the main process exits
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        leftovers = process_tree_of_group(proc.pid)
+    if leftovers:
+        _kill_group(proc.pid, signal.SIGKILL)
+    sampler.stop()
+    reader_thread.join(timeout=10)
+
+    with lock:
+        figures = parser.summary(warmup_s)
+    return {
+        "framework": framework,
+        "command": shlex.join(cmd),
+        "started_at": started_at,
+        "exit_code": rc,
+        "stop_reason": stop_reason,
+        "wall_s": round(wall, 3),
+        "shutdown_s": None if interrupted_at is None else round(wall - interrupted_at, 3),
+        "leftover_processes": len(leftovers),
+        "load_average_before": load_before,
+        "load_average_after": _load_average(),
+        **figures,
+        "memory": sampler.peak.as_dict(),
+        "memory_timeline": sampler.timeline,
+        "fps_readings": [dataclasses.astuple(r) for r in parser.fps_readings],
+        "rewards": parser.rewards,
+        "log": str(log_path),
+    }
+
+
+def process_tree_of_group(pgid: int) -> list[int]:
+    """PIDs still alive in process group `pgid` (our runs start a new session, so the group holds the whole tree)."""
+    import psutil
+
+    alive = []
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(p.pid) == pgid and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p.pid)
+        except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied, PermissionError):
+            continue
+    return alive
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reporting
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _fmt(v: float | None, digits: int = 0, scale: float = 1.0) -> str:
+    if v is None:
+        return "-"
+    return f"{v / scale:,.{digits}f}"
+
+
+GIB = 1024**3
+
+
+def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
+    """Per-run rows, then per-framework medians and the ours/upstream ratios."""
+    metric = next((r["memory"]["primary_metric"] for r in runs if r["memory"]["primary_metric"]), "rss")
+    head = (
+        f"| framework | run | steady frames/s | mean frames/s | start-up s | time to {target:g} s | frames at {target:g} "
+        f"| best reward | peak mem {metric.upper()} GiB | peak RSS-sum GiB | procs | exit |"
+    )
+    lines = [head, "|" + "---|" * 12]
+    counters: dict[str, int] = {}
+    for r in runs:
+        counters[r["framework"]] = counters.get(r["framework"], 0) + 1
+        lines.append(
+            f"| {r['framework']} | {counters[r['framework']]} | {_fmt(r['steady_fps'])} "
+            f"| {_fmt(r['mean_fps_after_warmup'])} | {_fmt(r['startup_s'], 1)} | {_fmt(r['time_to_target_s'], 1)} "
+            f"| {_fmt(r['frames_at_target'])} | {_fmt(r['best_reward'], 1)} "
+            f"| {_fmt(r['memory']['peak_primary'] or None, 2, GIB)} | {_fmt(r['memory']['peak_rss'] or None, 2, GIB)} "
+            f"| {r['memory']['peak_procs']} | {r['exit_code']} ({r['stop_reason']}) |"
+        )
+    summary = summarize(runs)
+    if summary:
+        lines += [
+            "",
+            "| median | steady frames/s | start-up s | time to target s | peak mem GiB |",
+            "|---|---|---|---|---|",
+        ]
+        for fw, s in summary["frameworks"].items():
+            lines.append(
+                f"| {fw} ({s['runs']} runs) | {_fmt(s['steady_fps'])} | {_fmt(s['startup_s'], 1)} "
+                f"| {_fmt(s['time_to_target_s'], 1)} | {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
+            )
+        if "ratios" in summary:
+            ra = summary["ratios"]
+            lines.append(
+                f"| ours/upstream | {_fmt(ra['steady_fps'], 2)}x | {_fmt(ra['startup_s'], 2)}x "
+                f"| {_fmt(ra['time_to_target_s'], 2)}x | {_fmt(ra['peak_mem_bytes'], 2)}x |"
+            )
+    return "\n".join(lines)
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-framework medians over repeats, and ours/upstream ratios where both have a value."""
+    out: dict[str, Any] = {"frameworks": {}}
+    for fw in FRAMEWORKS:
+        rs = [r for r in runs if r["framework"] == fw]
+        if not rs:
+            continue
+        out["frameworks"][fw] = {
+            "runs": len(rs),
+            "steady_fps": _median(r["steady_fps"] for r in rs),
+            "startup_s": _median(r["startup_s"] for r in rs),
+            "time_to_target_s": _median(r["time_to_target_s"] for r in rs),
+            "frames_at_target": _median(r["frames_at_target"] for r in rs),
+            "peak_mem_bytes": _median(r["memory"]["peak_primary"] or None for r in rs),
+            "target_reached_runs": sum(r["time_to_target_s"] is not None for r in rs),
+        }
+    fws = out["frameworks"]
+    if "ours" in fws and "upstream" in fws:
+        ratios = {}
+        for k in ("steady_fps", "startup_s", "time_to_target_s", "peak_mem_bytes"):
+            a, b = fws["ours"][k], fws["upstream"][k]
+            ratios[k] = a / b if a is not None and b else None
+        out["ratios"] = ratios
+    return out
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, core count, platform, and package versions of this interpreter."""
+    model = platform.processor() or "unknown"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cpu_model": model,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+    }
+
+
+def framework_versions(python: str) -> str:
+    """`sample-factory X torch Y numpy Z gymnasium W` of an interpreter (run isolated, outside the repo root)."""
+    code = (
+        "import importlib.metadata as m\n"
+        "print(' '.join(f'{p} {m.version(p)}' for p in ('sample-factory', 'torch', 'numpy', 'gymnasium')))"
+    )
+    try:
+        res = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
+        return res.stdout.strip() or res.stderr.strip().splitlines()[-1]
+    except (OSError, subprocess.SubprocessError, IndexError) as e:
+        return f"unavailable ({e})"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cartpole_tuned")
+    p.add_argument("--extra-args", default="", help="appended to the preset for both frameworks (one shell string)")
+    p.add_argument("--only", choices=FRAMEWORKS, default=None, help="run one framework only")
+    p.add_argument("--repeats", type=int, default=3, help="runs per framework (alternating)")
+    p.add_argument("--frames", type=int, default=500_000, help="--train_for_env_steps given to both")
+    p.add_argument("--seconds", type=float, default=180.0, help="wall limit per run (SIGINT, then SIGKILL)")
+    p.add_argument("--target", type=float, default=475.0, help="average episode reward to time")
+    p.add_argument("--warmup", type=float, default=10.0, help="seconds after the first numeric FPS to skip")
+    p.add_argument("--mem-interval", type=float, default=0.5, help="memory sampling period, seconds")
+    p.add_argument("--stop-at-target", action="store_true", help="Ctrl+C a run once it reaches the target")
+    p.add_argument("--pause", type=float, default=3.0, help="seconds between runs (let the machine settle)")
+    p.add_argument("--out", default=None, help="JSON path (default train_dir/benchmarks/<preset>_<time>.json)")
+    p.add_argument("--keep-train-dirs", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    p.add_argument("--reparse", nargs="+", default=None, metavar="LOG", help="re-analyse saved run logs and exit")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    extra = shlex.split(args.extra_args)
+    stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
+    out = Path(args.out) if args.out else REPO_ROOT / "train_dir" / "benchmarks" / f"{args.preset}_{stamp}.json"
+    order = run_order(args.repeats, args.only)
+
+    if args.reparse:
+        for path in args.reparse:
+            with open(path) as f:
+                print(path, json.dumps(parse_saved_log(f, args.target, args.warmup)))
+        return 0
+
+    if args.dry_run:
+        for i, fw in enumerate(order):
+            td = f"<tmp>/{fw}_{i}"
+            cmd = build_command(fw, args.preset, extra, args.frames, td, f"bench_{fw}_{i}")
+            env_note = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 " if fw == "upstream" else ""
+            print(f"[{i}] {fw}: cd {td} && PYTHONUNBUFFERED=1 {env_note}{shlex.join(cmd)}")
+        print(f"# limit {args.seconds:g} s per run, target {args.target:g}, results -> {out}")
+        return 0
+
+    if "upstream" in order and not UPSTREAM_PYTHON.exists():
+        print(f"{UPSTREAM_PYTHON} missing: run benchmarks/setup_upstream.sh first", file=sys.stderr)
+        return 2
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log_dir = out.with_suffix("")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "preset": args.preset,
+        "extra_args": extra,
+        "frames": args.frames,
+        "seconds": args.seconds,
+        "target": args.target,
+        "warmup_s": args.warmup,
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": {fw: framework_versions(python_for(fw)) for fw in FRAMEWORKS if fw in order},
+        "memory_note": "peak of the per-sample sum over the process tree; primary metric PSS (shared pages split "
+        "between processes) when available, else USS, else RSS; peak RSS-sum double counts shared pages",
+    }
+    runs: list[dict[str, Any]] = []
+    for i, fw in enumerate(order):
+        if i and args.pause > 0:
+            time.sleep(args.pause)
+        td = tempfile.mkdtemp(prefix=f"sfbench_{fw}_")
+        cmd = build_command(fw, args.preset, extra, args.frames, td, f"bench_{fw}_{i}")
+        print(f"[{i + 1}/{len(order)}] {fw}: {shlex.join(cmd)}", file=sys.stderr, flush=True)
+        try:
+            result = run_once(
+                fw,
+                cmd,
+                build_env(fw),
+                cwd=td,  # never the repo root: it would shadow upstream's packages with ours
+                seconds=args.seconds,
+                target=args.target,
+                warmup_s=args.warmup,
+                mem_interval=args.mem_interval,
+                log_path=log_dir / f"{i:02d}_{fw}.log",
+                stop_at_target=args.stop_at_target,
+            )
+        finally:
+            if not args.keep_train_dirs:
+                shutil.rmtree(td, ignore_errors=True)
+        runs.append(result)
+        print(
+            f"    steady {_fmt(result['steady_fps'])} frames/s, start-up {_fmt(result['startup_s'], 1)} s, "
+            f"{args.target:g} at {_fmt(result['time_to_target_s'], 1)} s, peak "
+            f"{_fmt(result['memory']['peak_primary'] or None, 2, GIB)} GiB, exit {result['exit_code']}",
+            file=sys.stderr,
+            flush=True,
+        )
+        out.write_text(json.dumps({"meta": meta, "runs": runs, "summary": summarize(runs)}, indent=1))
+
+    print(f"### {args.preset} ({meta['machine']['cpu_model']}, {meta['machine']['cpu_count']} cores, {meta['date']})\n")
+    print(markdown_table(runs, args.target))
+    print(f"\nraw numbers: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""The APPO learner of one policy: a trajectory dataset -> targets -> PPO epochs of minibatch SGD -> new weights.
+
+train(dataset): prepare_dataset (device, valids, reward scale/clip, obs normalization, V(s_T), value bootstrap, GAE,
+return normalization) -> num_epochs x minibatches -> one_sgd_step (forward with BPTT, V-trace if enabled, losses,
+backward, grad clip, step, lr schedule) -> stats. The math lives in advantages.py and losses.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sample_factory.algo.learning.advantages import apply_value_bootstrap, gae, vtrace
+from sample_factory.algo.learning.losses import (
+    compute_ratio,
+    entropy_loss,
+    kl_penalty_loss,
+    masked_mean,
+    normalize_advantages,
+    ppo_policy_loss,
+    symmetric_kl_loss,
+    value_loss,
+)
+from sample_factory.algo.learning.lr_schedules import LrSchedule
+from sample_factory.algo.learning.optimizers import make_optimizer
+from sample_factory.algo.learning.rnn_utils import run_core_bptt
+from sample_factory.cfg.verify import effective_recurrence
+from sample_factory.model.action_distributions import ContinuousActionDistribution, get_action_distribution
+from sample_factory.model.actor_critic import create_actor_critic
+from sample_factory.utils.typing import Config
+from sample_factory.utils.utils import log
+
+Batch = dict[str, Any]  # flat [N = B*T, ...] tensors; "obs" is a dict of them
+
+
+def minibatch_indices(
+    dataset_size: int, batch_size: int, recurrence: int, shuffle: bool, generator: torch.Generator | None = None
+) -> list[Tensor]:
+    """Index tensors of the minibatches of one epoch over a flat dataset of `dataset_size` samples.
+
+    One minibatch (dataset_size <= batch_size) = the whole dataset. Otherwise contiguous slices of batch_size, or
+    with `shuffle` whole recurrence-length chunks in random order (chunks never cross trajectory boundaries).
+    """
+    if dataset_size <= batch_size:
+        return [torch.arange(dataset_size)]
+    if dataset_size % batch_size != 0:
+        raise ValueError(f"Dataset of {dataset_size} samples is not divisible by --batch_size={batch_size}")
+    num_batches = dataset_size // batch_size
+    if not shuffle:
+        return list(torch.arange(dataset_size).view(num_batches, batch_size))
+    if batch_size % recurrence != 0:
+        raise ValueError(f"--batch_size={batch_size} must be a multiple of --recurrence={recurrence}")
+    chunks = torch.randperm(dataset_size // recurrence, generator=generator).view(num_batches, -1)
+    idx = chunks.unsqueeze(-1) * recurrence + torch.arange(recurrence)
+    return list(idx.view(num_batches, batch_size))
+
+
+def _to_device(x: Any, device: torch.device) -> Any:
+    if isinstance(x, dict):
+        return {k: _to_device(v, device) for k, v in x.items()}
+    if isinstance(x, Tensor):
+        return x.to(device, non_blocking=True)
+    return torch.as_tensor(np.asarray(x), device=device)
+
+
+def _select(batch: Batch, idx: Tensor) -> Batch:
+    return {k: (_select(v, idx) if isinstance(v, dict) else v[idx]) for k, v in batch.items()}
+
+
+def _flat(x: Tensor) -> Tensor:
+    """[B, T, ...] -> [B*T, ...]."""
+    return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
+
+
+def _continuous_parts(dist: Any) -> list[ContinuousActionDistribution]:
+    if isinstance(dist, ContinuousActionDistribution):
+        return [dist]
+    return [p for p in getattr(dist, "parts", []) if isinstance(p, ContinuousActionDistribution)]
+
+
+class Learner:
+    """Owns one policy's model, optimizer, lr schedule and counters; `train(dataset)` does one training iteration.
+
+    `train_step` is the policy version (+1 per minibatch SGD step); `env_steps` is maintained by the caller.
+    Tunable hyperparameters (loss coefficients, clip ranges, gamma, max_grad_norm) are read from `cfg` at every
+    step, so population-based training can change them between iterations.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        env_info: Any,
+        policy_id: int = 0,
+        device: torch.device | str = torch.device("cpu"),
+        actor_critic: nn.Module | None = None,
+    ) -> None:
+        if cfg.with_vtrace and cfg.normalize_returns:
+            raise ValueError("--with_vtrace=True needs --normalize_returns=False (V-trace uses raw value targets)")
+        self.cfg, self.env_info, self.policy_id = cfg, env_info, policy_id
+        self.device = torch.device(device)
+        self.actor_critic: Any = actor_critic
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.train_step = 0
+        self.env_steps = 0
+        self.best_performance = -1e9
+        self.curr_lr = float(cfg.learning_rate)
+        self.lr_schedule = LrSchedule(cfg)
+        self.recurrence = effective_recurrence(cfg)
+        self.param_lock: Any = contextlib.nullcontext()  # a lock shared with inference, when weights are shared
+        self.shuffle_generator = torch.Generator()
+
+    # ---- setup and checkpoints
+    def init(self) -> None:
+        """Seed (if --seed), build the model on the device and the optimizer."""
+        seed = getattr(self.cfg, "seed", None)
+        if seed is not None:
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            self.shuffle_generator.manual_seed(int(seed) + self.policy_id)
+        else:
+            self.shuffle_generator.seed()
+        if self.actor_critic is None:
+            self.actor_critic = create_actor_critic(self.cfg, self.env_info.obs_space, self.env_info.action_space)
+        if hasattr(self.actor_critic, "model_to_device"):
+            self.actor_critic.model_to_device(self.device)
+        self.actor_critic.to(self.device)
+        self.actor_critic.train()
+        self.optimizer = make_optimizer(self.cfg, self.actor_critic.parameters())
+        self._set_optimizer_lr(self.curr_lr)
+
+    def get_checkpoint_dict(self) -> dict[str, Any]:
+        """Everything needed for an exact resume (keys of interface.md section 2 plus our extras)."""
+        assert self.optimizer is not None, "call init() first"
+        return {
+            "train_step": int(self.train_step),
+            "env_steps": int(self.env_steps),
+            "best_performance": float(self.best_performance),
+            "model": self.actor_critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "curr_lr": float(self.curr_lr),
+            "lr_schedule_state": self.lr_schedule.state_dict(),
+            "rng_states": {"minibatch_shuffle": self.shuffle_generator.get_state()},
+        }
+
+    def load_checkpoint_dict(self, ckpt: dict[str, Any]) -> None:
+        """Restore model (incl. normalizers), optimizer, lr, counters and best score; call after init()."""
+        assert self.optimizer is not None, "call init() first"
+        self.actor_critic.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.train_step = int(ckpt["train_step"])
+        self.env_steps = int(ckpt["env_steps"])
+        self.best_performance = float(ckpt.get("best_performance", -1e9))
+        self.curr_lr = float(ckpt.get("curr_lr", self.cfg.learning_rate))
+        self._set_optimizer_lr(self.curr_lr)
+        self.lr_schedule.load_state_dict(ckpt.get("lr_schedule_state", {}))
+        rng = ckpt.get("rng_states") or {}
+        if "minibatch_shuffle" in rng:
+            self.shuffle_generator.set_state(rng["minibatch_shuffle"].cpu())
+
+    def _set_optimizer_lr(self, lr: float) -> None:
+        assert self.optimizer is not None
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    # ---- training
+    def train(self, dataset: dict[str, Any]) -> dict[str, float]:
+        """One training iteration on a dataset (docs/architecture.md); returns the train/* stats."""
+        assert self.optimizer is not None, "call init() first"
+        version_at_start = self.train_step
+        with torch.no_grad():
+            batch = self.prepare_dataset(dataset)
+        num_samples = batch["rewards"].shape[0]
+        acc: dict[str, list[Tensor]] = defaultdict(list)
+        last: dict[str, Tensor] = {}
+        num_sgd_steps = 0
+        for epoch in range(self.cfg.num_epochs):
+            epoch_kls: list[float] = []
+            batches = minibatch_indices(
+                num_samples, self.cfg.batch_size, self.recurrence, self.cfg.shuffle_minibatches, self.shuffle_generator
+            )
+            for i, idx in enumerate(batches):
+                is_last = epoch == self.cfg.num_epochs - 1 and i == len(batches) - 1
+                kl = self.one_sgd_step(_select(batch, idx.to(self.device)), acc, last if is_last else None)
+                num_sgd_steps += 1
+                if self.lr_schedule.name.startswith("kl_adaptive"):
+                    epoch_kls.append(float(kl))
+                self.curr_lr = self.lr_schedule.after_minibatch(
+                    self.curr_lr, epoch_kls[-1] if epoch_kls else 0.0, self.train_step
+                )
+            self.curr_lr = self.lr_schedule.after_epoch(self.curr_lr, epoch_kls)
+        self._set_optimizer_lr(self.curr_lr)
+        return self.stats(batch, acc, last, num_sgd_steps, version_at_start)
+
+    def prepare_dataset(self, dataset: dict[str, Any]) -> Batch:
+        """Valids, processed rewards, normalized obs and (for GAE) advantages and returns, as flat [B*T] tensors."""
+        cfg = self.cfg
+        d = _to_device(dataset, self.device)
+        T = d["rewards"].shape[1]
+        own_policy = d["policy_id"] == self.policy_id
+        valids = own_policy & (self.train_step - d["policy_version"] < cfg.max_policy_lag)
+        if float(valids.float().mean()) < 0.5:
+            log.warning(
+                "Learner %d: %.1f%% of the dataset is invalid (other policy, inactive or too old)",
+                self.policy_id,
+                100.0 * (1.0 - float(valids.float().mean())),
+            )
+        rewards = torch.where(valids, d["rewards"].float(), 0.0) * cfg.reward_scale
+        rewards = rewards.clamp(-cfg.reward_clip, cfg.reward_clip)
+        values = torch.where(valids, d["values"].float(), 0.0)
+        obs = self.actor_critic.normalize_obs({k: _flat(v) for k, v in d["obs"].items()})  # updates running stats
+        obs = {k: v.reshape(-1, T + 1, *v.shape[1:]) for k, v in obs.items()}
+        bootstrap = self._values_of(
+            {k: v[:, T] for k, v in obs.items()}, d["rnn_states"][:, T].float()
+        )  # V(s_T), normalized space if normalize_returns
+        values_raw = torch.cat([values, bootstrap.unsqueeze(1)], dim=1)
+        if self.actor_critic.returns_normalizer is not None:
+            values_raw = self.actor_critic.returns_normalizer(values_raw.clone(), denormalize=True)
+        if cfg.value_bootstrap:
+            rewards = apply_value_bootstrap(rewards, values_raw[:, :-1], d["time_outs"], d["dones"], cfg.gamma)
+        batch: Batch = {
+            "obs": {k: _flat(v[:, :T]) for k, v in obs.items()},
+            "rnn_states": _flat(d["rnn_states"][:, :T].float()),
+            "actions": _flat(self._zero_invalid(d["actions"], valids)),
+            "action_logits": _flat(self._zero_invalid(d["action_logits"].float(), valids)),
+            "log_prob_actions": _flat(torch.where(valids, d["log_prob_actions"].float(), -1.0)),
+            "values": _flat(values),
+            "rewards": _flat(rewards),
+            "dones": _flat(d["dones"].bool()),
+            "valids": _flat(valids),
+            "own_policy": _flat(own_policy),
+            "policy_version": _flat(d["policy_version"]),
+            "bootstrap_values": bootstrap.repeat_interleave(T),
+        }
+        if not cfg.with_vtrace:
+            batch["advantages"], batch["returns"] = self.compute_targets(rewards, d["dones"], values_raw, valids)
+        return batch
+
+    @staticmethod
+    def _zero_invalid(x: Tensor, valids: Tensor) -> Tensor:
+        """Invalid steps may hold garbage (NaN, out-of-range actions): replace by zeros (action 0, uniform logits)."""
+        mask = valids.view(*valids.shape, *([1] * (x.dim() - valids.dim())))
+        return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+    def _values_of(self, normalized_obs: dict[str, Tensor], rnn_states: Tensor) -> Tensor:
+        model_obs = {k: v for k, v in normalized_obs.items() if k != "action_mask"}
+        return self.actor_critic.forward(model_obs, rnn_states, values_only=True)["values"].reshape(-1).float()
+
+    def compute_targets(self, rewards: Tensor, dones: Tensor, values: Tensor, valids: Tensor) -> tuple[Tensor, Tensor]:
+        """GAE advantages and returns [B*T]; returns are normalized (and the normalizer updated) if enabled."""
+        valids_t1 = torch.cat([valids, valids[:, -1:]], dim=1)  # the bootstrap slot shares the last step's validity
+        adv, ret = gae(rewards, dones, values, valids_t1, self.cfg.gamma, self.cfg.gae_lambda)
+        adv, ret, valids = _flat(adv), _flat(ret), _flat(valids)
+        normalizer = self.actor_critic.returns_normalizer
+        if normalizer is not None and bool(valids.any()):
+            valid_ret = ret[valids]
+            normalizer(valid_ret)  # in place, updates the running stats (train mode)
+            ret[valids] = valid_ret
+        return adv, ret
+
+    def _forward_minibatch(self, mb: Batch) -> tuple[Any, Tensor]:
+        """(action distribution, values [n]) of the current model on a minibatch, with BPTT for recurrent models."""
+        ac = self.actor_critic
+        action_mask = mb["obs"].get("action_mask")
+        head = ac.forward_head({k: v for k, v in mb["obs"].items() if k != "action_mask"})
+        if self.cfg.use_rnn and self.recurrence > 1:
+            chunk_states = mb["rnn_states"][:: self.recurrence]  # minibatches are made of whole chunks
+            core_out = run_core_bptt(ac.forward_core, head, chunk_states, mb["dones"], self.recurrence)
+        else:
+            core_out, _ = ac.forward_core(head, mb["rnn_states"])
+        mask_kwargs = {} if action_mask is None else {"action_mask": action_mask}
+        result = ac.forward_tail(core_out, values_only=False, sample_actions=False, **mask_kwargs)
+        return ac.action_distribution(), result["values"].reshape(-1)
+
+    def _targets(self, mb: Batch, ratio: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """(advantages, value targets): precomputed GAE, or V-trace on whole trajectories of the minibatch."""
+        if not self.cfg.with_vtrace:
+            return mb["advantages"], mb["returns"]
+        T = self.recurrence  # == rollout, asserted by the config checks
+        view = lambda x: x.reshape(-1, T)  # noqa: E731
+        values_t1 = torch.cat([view(values.detach()), view(mb["bootstrap_values"])[:, :1]], dim=1)
+        vs, adv = vtrace(
+            view(ratio.detach()), view(mb["rewards"]), view(mb["dones"]), values_t1, view(mb["valids"]),
+            self.cfg.gamma, self.cfg.vtrace_rho, self.cfg.vtrace_c,
+        )  # fmt: skip
+        return adv.reshape(-1), vs.reshape(-1)
+
+    def one_sgd_step(self, mb: Batch, acc: dict[str, list[Tensor]], last: dict[str, Tensor] | None) -> Tensor:
+        """Forward, losses, backward, clip, optimizer step; appends loss stats to `acc`. Returns the mean KL."""
+        cfg, valids = self.cfg, mb["valids"]
+        dist, values = self._forward_minibatch(mb)
+        logp = dist.log_prob(mb["actions"])
+        ratio = compute_ratio(logp, mb["log_prob_actions"])
+        adv, targets = self._targets(mb, ratio, values)
+        adv_norm = normalize_advantages(adv, valids)
+        old_dist = get_action_distribution(self.env_info.action_space, mb["action_logits"])
+        kl = dist.kl_divergence(old_dist)
+        entropy = dist.entropy()
+        losses = {
+            "policy_loss": ppo_policy_loss(ratio, adv_norm, cfg.ppo_clip_ratio, valids),
+            "exploration_loss": self._exploration_loss(dist, entropy, valids),
+            "kl_loss": kl_penalty_loss(kl, valids, cfg.kl_loss_coeff)
+            if cfg.kl_loss_coeff > 0
+            else values.new_zeros(()),
+            "value_loss": value_loss(values, mb["values"], targets, cfg.ppo_clip_value, valids) * cfg.value_loss_coeff,
+        }
+        loss = sum(losses.values())
+        grad_norm, actual_lr = self._optimize(loss, valids)
+        mean_kl = masked_mean(kl.detach(), valids)
+        step_stats = {
+            **losses,
+            "loss": loss,
+            "entropy": masked_mean(entropy, valids),
+            "value": masked_mean(values, valids),
+        }
+        for name, value in step_stats.items():
+            acc[name].append(value.detach().float())
+        acc["grad_norm"].append(torch.as_tensor(grad_norm).detach().float())
+        acc["actual_lr"].append(torch.tensor(actual_lr, device=loss.device))
+        if last is not None:
+            last.update(self._last_minibatch_stats(mb, dist, ratio, values, kl, logp, adv))
+        return mean_kl
+
+    def _exploration_loss(self, dist: Any, entropy: Tensor, valids: Tensor) -> Tensor:
+        coeff = self.cfg.exploration_loss_coeff
+        if coeff == 0.0:
+            return entropy.new_zeros(())
+        if self.cfg.exploration_loss == "entropy":
+            return entropy_loss(entropy, valids, coeff)
+        if self.cfg.exploration_loss == "symmetric_kl":
+            return symmetric_kl_loss(dist.symmetric_kl_with_uniform_prior(), valids, coeff)
+        raise ValueError(f"Unknown --exploration_loss={self.cfg.exploration_loss!r}: use entropy or symmetric_kl")
+
+    def _optimize(self, loss: Tensor, valids: Tensor) -> tuple[Tensor, float]:
+        """Grads to None, backward, clip, lr scaled by the valid fraction, step under the lock, train_step += 1."""
+        assert self.optimizer is not None
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        if self.cfg.max_grad_norm > 0:
+            grad_norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        else:
+            grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads \
+                else loss.new_zeros(())  # fmt: skip
+        valid_fraction = float(valids.float().mean())
+        actual_lr = self.curr_lr * valid_fraction if valid_fraction < 1.0 else self.curr_lr
+        self._set_optimizer_lr(actual_lr)
+        with self.param_lock:
+            self.optimizer.step()
+        self.train_step += 1
+        return grad_norm, actual_lr
+
+    def _last_minibatch_stats(
+        self, mb: Batch, dist: Any, ratio: Tensor, values: Tensor, kl: Tensor, logp: Tensor, adv: Tensor
+    ) -> dict[str, Tensor]:
+        valids = mb["valids"]
+        if not bool(valids.any()):
+            return {}
+        eps = self.cfg.ppo_clip_ratio
+        r, v_delta = ratio.detach()[valids], (values.detach() - mb["values"]).abs()[valids]
+        stats = {
+            "kl_divergence": kl.detach()[valids].mean(),
+            "kl_divergence_max": kl.detach()[valids].max(),
+            "value_delta": v_delta.mean(),
+            "value_delta_max": v_delta.max(),
+            "fraction_clipped": ((r < 1.0 / (1.0 + eps)) | (r > 1.0 + eps)).float().mean(),
+            "ratio_mean": (1.0 - r).abs().mean(),
+            "ratio_min": r.min(),
+            "ratio_max": r.max(),
+            "max_abs_logprob": logp.detach()[valids].abs().max(),
+        }
+        if self.cfg.with_vtrace:
+            stats.update(adv_min=adv[valids].min(), adv_max=adv[valids].max(), adv_std=adv[valids].std())
+        for part in _continuous_parts(dist)[:1]:
+            means, stds = part.means.detach()[valids], part.stddevs.detach()[valids]
+            stats.update(action_mean=means.mean(), action_mean_min=means.min(), action_mean_max=means.max(),
+                         action_log_std=stds.log().mean(), action_stddev=stds.mean(), action_stddev_min=stds.min(),
+                         action_stddev_max=stds.max())  # fmt: skip
+        return stats
+
+    def stats(
+        self, batch: Batch, acc: dict[str, list[Tensor]], last: dict[str, Tensor], num_sgd_steps: int,
+        version_at_start: int,
+    ) -> dict[str, float]:  # fmt: skip
+        """train/* metrics: losses averaged over this iteration's minibatches, KL/ratio stats of the last one."""
+        out: dict[str, float] = {k: float(torch.stack(v).mean()) for k, v in acc.items()}
+        out.update({k: float(v) for k, v in last.items()})
+        max_abs_loss = float(torch.stack(acc["loss"]).abs().max())
+        if max_abs_loss > 30.0:
+            log.warning("Learner %d: loss magnitude %.3f > 30 (train_step %d)", self.policy_id, max_abs_loss,
+                        self.train_step)  # fmt: skip
+        valids, own = batch["valids"], batch["own_policy"]
+        out.update(lr=self.curr_lr, num_sgd_steps=float(num_sgd_steps), valids_fraction=float(valids.float().mean()),
+                   same_policy_fraction=float(own.float().mean()), env_steps=float(self.env_steps))  # fmt: skip
+        if bool(own.any()):
+            version_diff = (version_at_start - batch["policy_version"][own]).float()
+            out.update(version_diff_min=float(version_diff.min()), version_diff_avg=float(version_diff.mean()),
+                       version_diff_max=float(version_diff.max()))  # fmt: skip
+        if "advantages" in batch and bool(valids.any()):
+            adv = batch["advantages"][valids]
+            out.update(adv_min=float(adv.min()), adv_max=float(adv.max()), adv_std=float(adv.std()) if len(adv) > 1
+                       else 0.0)  # fmt: skip
+        if bool(valids.any()):
+            actions = batch["actions"][valids].float()
+            out.update(act_min=float(actions.min()), act_max=float(actions.max()))
+        out.update(self.actor_critic.summaries() if hasattr(self.actor_critic, "summaries") else {})
+        out["adam_max_second_moment"] = self._max_second_moment()
+        return out
+
+    def _max_second_moment(self) -> float:
+        assert self.optimizer is not None
+        moments = [s["exp_avg_sq"].max() for s in self.optimizer.state.values() if "exp_avg_sq" in s]
+        return float(torch.stack(moments).max()) if moments else 0.0

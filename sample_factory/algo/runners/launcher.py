@@ -1,0 +1,224 @@
+"""Launchers: run the same components round-robin in one process (serial) or one process each (parallel).
+
+A component is a plain object with `init()`, `step(timeout) -> bool` (False = stop), `report_timing()` and
+`close()`. Child processes wrap their loop: any exception is sent to the runner with the component's name and the
+traceback, so the run stops within seconds instead of waiting for a heartbeat.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import traceback
+from typing import Any
+
+import torch
+
+from sample_factory.algo.runners.wiring import Channels, Plane
+from sample_factory.algo.utils.channels import LocalChannel, ProcessChannel
+from sample_factory.utils.typing import Config
+from sample_factory.utils.utils import log
+
+
+def component_specs(cfg: Config) -> list[tuple[str, int, int]]:
+    """(kind, policy_or_worker index, sub index) per component, in the order of `wiring.component_names`."""
+    specs = [("rollout", w, 0) for w in range(cfg.num_workers)]
+    specs += [("inference", p, k) for p in range(cfg.num_policies) for k in range(cfg.policy_workers_per_policy)]
+    specs += [("learner", p, 0) for p in range(cfg.num_policies)]
+    return specs
+
+
+def build_component(
+    spec: tuple[str, int, int], component_id: int, cfg: Config, env_info: Any, plane: Plane, channels: Channels,
+    models: list[Any], device: torch.device,
+) -> Any:
+    kind, a, b = spec
+    if kind == "rollout":
+        from sample_factory.algo.sampling.rollout_worker import RolloutWorker
+
+        return RolloutWorker(cfg, env_info, a, plane.buffers, plane.pools[a], channels, plane.shared.heartbeats, component_id)
+    if kind == "inference":
+        from sample_factory.algo.sampling.inference_worker import InferenceWorker
+
+        return InferenceWorker(cfg, a, b, plane.buffers, models[a], channels, plane.shared.policy_versions,
+                               plane.shared.heartbeats, component_id, device)
+    from sample_factory.algo.learning.learner_worker import LearnerWorker
+
+    return LearnerWorker(cfg, env_info, a, plane.buffers, models[a], channels, plane.shared.policy_versions,
+                         plane.shared.heartbeats, component_id, device)
+
+
+class SerialLauncher:
+    """Every component in this process, stepped round-robin."""
+
+    channel_factory = staticmethod(LocalChannel)
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.components: list[Any] = []
+        self.failed = False
+
+    def start(self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device) -> None:
+        self.channels = channels
+        specs = component_specs(cfg)
+        self.components = [build_component(s, i, cfg, env_info, plane, channels, models, device) for i, s in enumerate(specs)]
+        # learners first: they load checkpoints and publish the weights the inference workers act with
+        for c in sorted(self.components, key=lambda c: 0 if c.name.startswith("Learner") else 1):
+            try:
+                c.init()
+            except Exception as exc:  # noqa: BLE001 - reported like a child process failure
+                channels.runner.send(("error", c.name, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                self.failed = True
+                return
+
+    def poll(self) -> None:
+        if self.failed:
+            return
+        for c in self.components:
+            try:
+                c.step(0.0)
+            except Exception as exc:  # noqa: BLE001 - reported like a child process failure
+                self.channels.runner.send(("error", c.name, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+                self.failed = True
+                return
+
+    def failures(self) -> list[str]:
+        return []
+
+    def stop(self, channels: Channels, timeout: float) -> None:
+        for c in self.components:
+            try:
+                if c.name.startswith("Learner") and not self.failed:
+                    c.save("checkpoint")
+                c.report_timing()
+            finally:
+                if hasattr(c, "close"):
+                    c.close()
+
+
+def _global_state() -> tuple[dict, Any]:
+    """What a user script registered in the main process (envs, model factories): spawned children need it too."""
+    from sample_factory.envs import env_utils
+    from sample_factory.model.model_factory import sf_global_context
+
+    return dict(env_utils._ENV_REGISTRY), sf_global_context()
+
+
+def _install_global_state(state: tuple[dict, Any]) -> None:
+    from sample_factory.envs import env_utils
+    from sample_factory.model.model_factory import set_global_context
+
+    env_utils._ENV_REGISTRY.update(state[0])
+    set_global_context(state[1])
+
+
+def _component_main(spec, component_id, cfg, env_info, plane, channels, models, device, name, state) -> None:  # noqa: ANN001
+    """Entry point of a child process."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides how to stop
+    component = None
+    try:
+        _install_global_state(state)
+        kind = spec[0]
+        torch.set_num_threads(1 if kind != "learner" else max(1, min(4, os.cpu_count() or 1)))
+        if kind == "rollout" and cfg.force_envs_single_thread:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(1)
+        _set_niceness(cfg, kind)
+        _set_affinity(cfg, kind, spec[1])
+        component = build_component(spec, component_id, cfg, env_info, plane, channels, models, device)
+        component.init()
+        while component.step(0.05):
+            pass
+        component.report_timing()
+    except BaseException as exc:  # noqa: BLE001 - every failure is reported to the runner
+        channels.runner.send(("error", name, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        if component is not None and hasattr(component, "close"):
+            try:
+                component.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def _set_niceness(cfg: Config, kind: str) -> None:
+    extra = {"rollout": 10, "inference": 2, "learner": 0}[kind]
+    try:
+        target = min(20, cfg.default_niceness + extra)
+        current = os.nice(0)
+        if target > current:
+            os.nice(target - current)
+    except OSError:
+        pass
+
+
+def _set_affinity(cfg: Config, kind: str, idx: int) -> None:
+    if kind != "rollout" or not cfg.set_workers_cpu_affinity or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) <= 1 or cfg.num_workers < len(cores):
+        return
+    try:
+        os.sched_setaffinity(0, {cores[idx % len(cores)]})
+    except OSError:
+        pass
+
+
+class ParallelLauncher:
+    """One spawned process per component; bulk data in shared tensors, messages on pipes."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.ctx = multiprocessing.get_context("spawn")
+        self.processes: list[tuple[str, Any]] = []
+
+    def channel_factory(self) -> ProcessChannel:
+        return ProcessChannel(self.ctx)
+
+    def start(self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device) -> None:
+        specs = component_specs(cfg)
+        state = _global_state()
+        for i, spec in enumerate(specs):
+            name = plane.component_names[i]
+            p = self.ctx.Process(
+                target=_component_main,
+                args=(spec, i, cfg, env_info, plane, channels, models, device, name, state),
+                name=name,
+                daemon=True,
+            )
+            p.start()
+            self.processes.append((name, p))
+        log.info("Started %d processes: %s", len(self.processes), ", ".join(n for n, _ in self.processes))
+
+    def poll(self) -> None:
+        pass
+
+    def failures(self) -> list[str]:
+        return [f"{name} exited unexpectedly with code {p.exitcode}" for name, p in self.processes if not p.is_alive() and p.exitcode not in (0, None)]
+
+    def alive(self) -> list[str]:
+        return [name for name, p in self.processes if p.is_alive()]
+
+    def stop(self, channels: Channels, timeout: float) -> None:
+        for ch in [*channels.learner, *channels.rollout, *[c for per in channels.inference for c in per]]:
+            try:
+                ch.send(("stop",))
+            except Exception:  # noqa: BLE001
+                pass
+        deadline = time.monotonic() + timeout
+        t0 = time.monotonic()
+        for _name, p in self.processes:
+            p.join(max(0.0, deadline - time.monotonic()))
+            log.debug("%s joined after %.2f s", _name, time.monotonic() - t0)
+        for name, p in self.processes:
+            if p.is_alive():
+                log.warning("%s did not stop in time: terminating it", name)
+                p.terminate()
+        for _name, p in self.processes:
+            p.join(2.0)
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)

@@ -1,0 +1,320 @@
+"""Rollout worker: steps its envs (in `worker_num_splits` groups) and writes experience into trajectory buffers.
+
+One split steps while the other waits for actions (double-buffered sampling). Completed trajectories go to the
+learner of the policy that collected them; learners return the indices when they no longer need them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from sample_factory.algo.utils.buffers import TrajectoryBuffers
+from sample_factory.algo.utils.env_info import EnvInfo
+from sample_factory.algo.utils.make_env import SlotEnv, env_seed, make_env_func_batched
+from sample_factory.envs.env_utils import set_reward_shaping, set_training_info
+from sample_factory.utils.attr_dict import AttrDict
+from sample_factory.utils.typing import Config
+
+MSG_ACTIONS = "act"
+MSG_FREE = "free"
+MSG_STOP = "stop"
+MSG_TRAINING_INFO = "train_info"
+MSG_REWARD_SHAPING = "shaping"
+
+
+class _Split:
+    """Envs stepped together; all their slots are at the same step `t` of their trajectories."""
+
+    def __init__(self, envs: list[SlotEnv], first_slot: int, global_env_ids: list[int]) -> None:
+        self.envs = envs
+        self.global_env_ids = global_env_ids
+        self.num_slots = sum(e.num_agents for e in envs)
+        self.first_slot = first_slot
+        self.traj = np.zeros(self.num_slots, dtype=np.int64)
+        self.policy = np.zeros(self.num_slots, dtype=np.int64)
+        self.active = np.ones(self.num_slots, dtype=bool)
+        self.active_prev = np.ones(self.num_slots, dtype=bool)
+        self.episode_ended = np.ones(self.num_slots, dtype=bool)
+        self.ep_reward = np.zeros(self.num_slots, dtype=np.float64)
+        self.ep_len = np.zeros(self.num_slots, dtype=np.int64)
+        self.t = 0
+        self.pending = 0
+        self.waiting_for_buffers = False
+
+
+class RolloutWorker:
+    def __init__(
+        self,
+        cfg: Config,
+        env_info: EnvInfo,
+        worker_idx: int,
+        buffers: TrajectoryBuffers,
+        traj_pool: list[int],
+        channels: Any,
+        heartbeats: torch.Tensor,
+        component_id: int,
+    ) -> None:
+        self.cfg, self.env_info, self.worker_idx = cfg, env_info, worker_idx
+        self.buffers, self.channels = buffers, channels
+        self.inbox = channels.rollout[worker_idx]
+        self.free_traj: list[int] = list(traj_pool)
+        self.heartbeats = heartbeats.numpy()
+        self.component_id = component_id
+        self.name = f"RolloutWorker_w{worker_idx}"
+        self.T = cfg.rollout
+        self.splits: list[_Split] = []
+        self.episodes: list[tuple] = []
+        self.last_stats_sent = time.monotonic()
+        self.timing: dict[str, float] = defaultdict(float)
+        self.frameskip = env_info.frameskip if cfg.summaries_use_frameskip else 1
+        self.num_requests = 0
+        self.rng = random.Random(worker_idx if cfg.seed is None else cfg.seed * 7919 + worker_idx)
+        self._np = {k: v.numpy() for k, v in buffers.obs.items()}
+        self._np_actions = buffers.actions.numpy()
+        self._np_rewards = buffers.rewards.numpy()
+        self._np_dones = buffers.dones.numpy()
+        self._np_time_outs = buffers.time_outs.numpy()
+        self._np_policy_id = buffers.policy_id.numpy()
+        self._np_rnn = buffers.rnn_states.numpy()
+
+    # ------------------------------------------------------------------ setup
+    def init(self) -> None:
+        from sample_factory.model.action_distributions import actions_to_env
+
+        self._actions_to_env = actions_to_env
+        cfg = self.cfg
+        envs_per_split = cfg.num_envs_per_worker // cfg.worker_num_splits
+        slot = 0
+        for s in range(cfg.worker_num_splits):
+            envs, ids = [], []
+            for j in range(envs_per_split):
+                local_env_idx = s * envs_per_split + j
+                global_env_idx = self.worker_idx * cfg.num_envs_per_worker + local_env_idx
+                env_config = AttrDict(worker_index=self.worker_idx, vector_index=local_env_idx, env_id=global_env_idx)
+                envs.append(make_env_func_batched(cfg, env_config, render_mode=None))
+                ids.append(global_env_idx)
+            split = _Split(envs, slot, ids)
+            slot += split.num_slots
+            self.splits.append(split)
+        if cfg.decorrelate_experience_max_seconds > 0 and not cfg.benchmark:
+            time.sleep(self.worker_idx / max(cfg.num_workers, 1) * cfg.decorrelate_experience_max_seconds)
+        for s, split in enumerate(self.splits):
+            self._reset_split(s, split)
+            self._start_trajectories(split, initial=True)
+            self._request_inference(s, split)
+
+    def _reset_split(self, s: int, split: _Split) -> None:
+        cfg = self.cfg
+        envs_per_split = cfg.num_envs_per_worker // cfg.worker_num_splits
+        row = 0
+        obs_rows: list[dict[str, np.ndarray]] = []
+        for j, env in enumerate(split.envs):
+            local_env_idx = s * envs_per_split + j
+            global_env_idx = self.worker_idx * cfg.num_envs_per_worker + local_env_idx
+            obs, infos = env.reset(seed=env_seed(cfg, global_env_idx))
+            if cfg.decorrelate_envs_on_one_worker:
+                obs = self._decorrelate(env, obs, cfg.rollout * local_env_idx)
+            obs_rows.append(obs)
+            self._update_active(split, row, infos)
+            row += env.num_agents
+        split.pending_obs = {k: np.concatenate([o[k] for o in obs_rows]) for k in obs_rows[0]}
+
+    def _decorrelate(self, env: SlotEnv, obs: dict[str, np.ndarray], num_steps: int) -> dict[str, np.ndarray]:
+        space = env.action_space
+        for _ in range(num_steps):
+            acts = [space.sample() for _ in range(env.num_agents)]
+            rows = np.stack([np.asarray(a, dtype=np.float32).reshape(-1) for a in acts])
+            obs, _, _, _, _ = env.step(rows, acts)
+        return obs
+
+    def _update_active(self, split: _Split, row: int, infos: list[dict]) -> None:
+        for i, info in enumerate(infos):
+            if isinstance(info, dict) and "is_active" in info:
+                split.active[row + i] = bool(info["is_active"])
+            else:
+                split.active[row + i] = True
+
+    # ----------------------------------------------------------- trajectories
+    def _assign_policies(self, split: _Split, initial: bool) -> None:
+        cfg = self.cfg
+        P = cfg.num_policies
+        if P == 1:
+            return
+        row = 0
+        for global_env_idx, env in zip(split.global_env_ids, split.envs):
+            n = env.num_agents
+            rows = slice(row, row + n)
+            if not cfg.async_rl:
+                split.policy[rows] = global_env_idx % P
+            elif initial or split.episode_ended[rows].any():
+                if cfg.pbt_mix_policies_in_one_env:
+                    split.policy[rows] = [self.rng.randrange(P) for _ in range(n)]
+                else:
+                    split.policy[rows] = self.rng.randrange(P)
+            row += n
+
+    def _start_trajectories(self, split: _Split, initial: bool) -> bool:
+        """Take fresh trajectory buffers for every slot of the split; False when none are free yet."""
+        n = split.num_slots
+        if len(self.free_traj) < n:
+            split.waiting_for_buffers = True
+            return False
+        split.waiting_for_buffers = False
+        new = np.asarray(self.free_traj[:n], dtype=np.int64)
+        del self.free_traj[:n]
+        if initial:
+            for k, v in split.pending_obs.items():
+                self._np[k][new, 0] = v
+            self._np_rnn[new, 0] = 0.0
+            del split.pending_obs
+        else:
+            old = split.traj
+            for k in self._np:
+                self._np[k][new, 0] = self._np[k][old, self.T]
+            self._np_rnn[new, 0] = self._np_rnn[old, self.T]
+        old_policy = split.policy.copy()
+        self._assign_policies(split, initial)
+        changed = old_policy != split.policy
+        if changed.any() and not initial:
+            self._np_rnn[new[changed], 0] = 0.0
+        split.episode_ended[:] = False
+        split.traj = new
+        split.t = 0
+        return True
+
+    def _finish_trajectories(self, split: _Split) -> None:
+        for p in np.unique(split.policy):
+            idx = split.traj[split.policy == p].tolist()
+            self.channels.learner[int(p)].send(("traj", self.worker_idx, idx))
+
+    # --------------------------------------------------------------- stepping
+    def _request_inference(self, s: int, split: _Split) -> None:
+        policies = np.unique(split.policy)
+        split.pending = len(policies)
+        for p in policies:
+            p = int(p)
+            traj = split.traj if len(policies) == 1 else split.traj[split.policy == p]
+            k = self.num_requests % self.cfg.policy_workers_per_policy
+            self.channels.inference[p][k].send(("req", self.worker_idx, s, traj.tolist(), split.t))
+        self.num_requests += 1
+
+    def _step_split(self, s: int, split: _Split) -> None:
+        t0 = time.perf_counter()
+        traj, t = split.traj, split.t
+        actions = self._np_actions[traj, t]
+        row = 0
+        obs_parts, rew_parts, term_parts, trunc_parts = [], [], [], []
+        for env in split.envs:
+            n = env.num_agents
+            rows = actions[row : row + n]
+            obs, rew, term, trunc, infos = env.step(rows, self._actions_to_env(env.action_space, rows))
+            obs_parts.append(obs)
+            rew_parts.append(rew)
+            term_parts.append(term)
+            trunc_parts.append(trunc)
+            self._record_infos(split, row, infos, term | trunc, rew)
+            row += n
+        t1 = time.perf_counter()
+        if len(split.envs) == 1:
+            obs, rew, term, trunc = obs_parts[0], rew_parts[0], term_parts[0], trunc_parts[0]
+        else:
+            obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
+            rew, term, trunc = np.concatenate(rew_parts), np.concatenate(term_parts), np.concatenate(trunc_parts)
+        done = term | trunc
+        self._np_rewards[traj, t] = rew
+        self._np_dones[traj, t] = done
+        self._np_time_outs[traj, t] = trunc
+        inactive = ~split.active_prev
+        if inactive.any():
+            self._np_policy_id[traj[inactive], t] = -1
+        for k, v in obs.items():
+            self._np[k][traj, t + 1] = v
+        if done.any():
+            self._np_rnn[traj[done], t + 1] = 0.0
+            split.episode_ended |= done
+        split.t = t + 1
+        self.timing["env_step"] += t1 - t0
+        self.timing["write_buffers"] += time.perf_counter() - t1
+        if split.t == self.T:
+            self._finish_trajectories(split)
+            if not self._start_trajectories(split, initial=False):
+                return
+        self._request_inference(s, split)
+
+    def _record_infos(self, split: _Split, row: int, infos: list[dict], done: np.ndarray, rew: np.ndarray) -> None:
+        n = len(done)
+        sl = slice(row, row + n)
+        split.active_prev[sl] = split.active[sl]
+        split.ep_reward[sl] += rew
+        split.ep_len[sl] += 1
+        for i in range(n):
+            info = infos[i] if i < len(infos) else {}
+            if info and "is_active" in info:
+                split.active[row + i] = bool(info["is_active"])
+            if done[i]:
+                r = row + i
+                extra = info.get("episode_extra_stats") if info else None
+                true_obj = info.get("true_objective", split.ep_reward[r]) if info else split.ep_reward[r]
+                rec = info.get("episode") if info else None
+                self.episodes.append(
+                    (
+                        int(split.policy[r]),
+                        float(split.ep_reward[r]),
+                        int(split.ep_len[r]) * self.frameskip,
+                        float(true_obj),
+                        dict(extra) if extra else None,
+                        (float(np.asarray(rec["r"]).item()), float(np.asarray(rec["l"]).item())) if rec else None,
+                    )
+                )
+                split.ep_reward[r] = 0.0
+                split.ep_len[r] = 0
+
+    # ------------------------------------------------------------------- loop
+    def step(self, timeout: float) -> bool:
+        """Handle whatever arrived; returns False once told to stop."""
+        self.heartbeats[self.component_id] = time.time()
+        for msg in self.inbox.recv_all(timeout):
+            kind = msg[0]
+            if kind == MSG_ACTIONS:
+                split = self.splits[msg[1]]
+                split.pending -= 1
+                if split.pending == 0:
+                    self._step_split(msg[1], split)
+            elif kind == MSG_FREE:
+                self.free_traj.extend(msg[1])
+                for s, split in enumerate(self.splits):
+                    if split.waiting_for_buffers and self._start_trajectories(split, initial=False):
+                        self._request_inference(s, split)
+            elif kind == MSG_TRAINING_INFO:
+                for split in self.splits:
+                    for env in split.envs:
+                        set_training_info(env.env, msg[1])
+            elif kind == MSG_REWARD_SHAPING:
+                for split in self.splits:
+                    for env in split.envs:
+                        set_reward_shaping(env.env, msg[1], slice(0, env.num_agents))
+            elif kind == MSG_STOP:
+                return False
+        now = time.monotonic()
+        if self.episodes and (now - self.last_stats_sent > 1.0 or len(self.episodes) > 200):
+            self.channels.runner.send(("episodes", self.episodes))
+            self.episodes = []
+            self.last_stats_sent = now
+        return True
+
+    def report_timing(self) -> None:
+        self.channels.runner.send(("timing", self.name, dict(self.timing)))
+
+    def close(self) -> None:
+        for split in self.splits:
+            for env in split.envs:
+                try:
+                    env.close()
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass

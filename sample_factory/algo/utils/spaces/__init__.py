@@ -1,0 +1,1 @@
+"""Extra gymnasium spaces used by some environments (`Discretized`)."""

@@ -1,0 +1,3 @@
+"""The algorithm version stamp written into checkpoints and summaries."""
+
+ALGO_VERSION = 2

@@ -1,0 +1,1 @@
+"""atari integration for Sample Factory examples."""

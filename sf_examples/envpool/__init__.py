@@ -1,0 +1,1 @@
+"""envpool integration for Sample Factory examples."""

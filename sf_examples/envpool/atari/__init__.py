@@ -1,0 +1,1 @@
+"""envpool atari integration for Sample Factory examples."""

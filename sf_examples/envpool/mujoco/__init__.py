@@ -1,0 +1,1 @@
+"""envpool mujoco integration for Sample Factory examples."""

@@ -1,0 +1,1 @@
+"""mujoco integration for Sample Factory examples."""

@@ -123,7 +123,9 @@ def build_model(kind: str, obs_dim: int = 4, num_actions: int = 2, hidden: int =
             self.action_head = nn.Linear(hidden, num_actions)
             self.value_head = nn.Linear(hidden, 1)
 
-        def forward(self, obs: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        def forward(
+            self, obs: torch.Tensor, h: torch.Tensor | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
             # obs: (T, B, obs_dim) for the GRU model, (B, obs_dim) for the MLP.
             x = self.encoder(obs)
             if self.core is not None:
@@ -268,8 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
         ]
         print("| env | steps/s, best chunk | steps/s, median chunk |\n|---|---|---|")
-        for name, fn in env_rows:
-            rate = fn()
+        for name, measure in env_rows:
+            rate = measure()
             results["env"][name] = dataclasses.asdict(rate)
             print(f"| {name} | {rate.best:,.0f} | {rate.median:,.0f} |", flush=True)
         print()
@@ -282,26 +284,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for kind in ("mlp", "gru"):
             params = num_params(build_model(kind))
             label = "MLP 4-512-512 ELU + heads" if kind == "mlp" else "MLP 512x512 + GRU 512 + heads (default)"
-            ops: list[tuple[str, int, Callable[[int, int], Rate]]] = []
-            for b in args.infer_batch:
-                ops.append(
-                    (
-                        "forward (inference)",
-                        b,
-                        lambda b, t, k=kind: inference_us_per_sample(k, b, t, args.model_seconds),
-                    )
-                )
-            for b in args.train_batch:
-                ops.append(
-                    (
-                        "fwd+bwd+Adam" + (f" (seq {args.recurrence})" if kind == "gru" else ""),
-                        b,
-                        lambda b, t, k=kind: train_us_per_sample(k, b, t, args.model_seconds, args.recurrence),
-                    )
-                )
-            for op, batch, fn in ops:
+            ops = [("forward (inference)", b) for b in args.infer_batch]
+            train_op = "fwd+bwd+Adam" + (f" (seq {args.recurrence})" if kind == "gru" else "")
+            ops += [(train_op, b) for b in args.train_batch]
+            for op, batch in ops:
                 for threads in args.threads:
-                    us = fn(batch, threads)
+                    if op == train_op:
+                        us = train_us_per_sample(kind, batch, threads, args.model_seconds, args.recurrence)
+                    else:
+                        us = inference_us_per_sample(kind, batch, threads, args.model_seconds)
                     results["model"].append(
                         {"model": label, "params": params, "op": op, "batch": batch, "threads": threads}
                         | {"us_best": us.best, "us_median": us.median}

@@ -694,6 +694,25 @@ def test_resume_keeps_explicit_recurrence(tmp_path):
     assert (resumed.rollout, resumed.recurrence) == (32, 8)
 
 
+def test_prepare_updates_the_callers_cfg_in_place(tmp_path):
+    prepare_experiment(parse(exp_argv(tmp_path, "--batch_size=512", "--log_to_file=False")))
+    cfg = parse(exp_argv(tmp_path, "--log_to_file=False"))
+    returned = prepare_experiment(cfg)
+    assert returned is cfg and cfg.batch_size == 512 and cfg.recurrence == 32
+
+
+def test_plan_experiment_is_a_dry_run(tmp_path):
+    prepare_experiment(parse(exp_argv(tmp_path, "--batch_size=512", "--log_to_file=False")))
+    before = tree_digest(tmp_path)
+    cfg = parse(exp_argv(tmp_path, "--rollout=16", "--restart_behavior=resume", "--log_to_file=False"))
+    plan = experiment.plan_experiment(cfg)
+    assert plan.action == "resume" and plan.cfg.batch_size == 512 and plan.cfg.rollout == 16
+    assert cfg.batch_size == 1024  # the caller's cfg is untouched by planning
+    cfg.restart_behavior = "overwrite"
+    assert experiment.plan_experiment(cfg).action == "overwrite"
+    assert tree_digest(tmp_path) == before
+
+
 def test_resume_cli_value_equal_to_default_still_wins(tmp_path):
     prepare_experiment(parse(exp_argv(tmp_path, "--batch_size=512", "--log_to_file=False")))
     resumed = prepare_experiment(parse(exp_argv(tmp_path, "--batch_size=1024", "--log_to_file=False")))
@@ -889,3 +908,10 @@ def test_provenance_not_saved(tmp_path):
     assert not [k for k in saved if k.startswith("_")]
     assert set(saved) == set(cfg_dict(cfg)) - {"help"}
     assert logging.getLogger("sf") is log
+
+
+def test_docs_parameter_reference_is_up_to_date():
+    docs = os.path.join(os.path.dirname(__file__), "..", "docs", "configuration.md")
+    with open(docs) as f:
+        text = f.read()
+    assert parameter_table_markdown() in text, "regenerate the table in docs/configuration.md"

@@ -74,9 +74,11 @@ def fake_dataset(cfg, learner, seed=0):
     if isinstance(space, gym.spaces.Discrete):
         actions = torch.randint(0, space.n, (B, T), generator=g)
         logits = torch.randn(B, T, space.n, generator=g) * 0.1
-    else:
+    elif isinstance(space, gym.spaces.Box):
         actions = torch.randn(B, T, space.shape[0], generator=g)
-        logits = torch.cat([torch.zeros(B, T, space.shape[0]), torch.zeros(B, T, space.shape[0])], dim=2)
+        logits = torch.zeros(B, T, 2 * space.shape[0])
+    else:  # the test fills these in
+        actions, logits = torch.zeros(B, T, 1), torch.zeros(B, T, 1)
     return {
         "obs": {"obs": torch.randn(B, T + 1, OBS_DIM, generator=g)},
         "rnn_states": torch.zeros(B, T + 1, rnn_size),
@@ -275,3 +277,42 @@ def test_minibatch_indices():
         assert all(c[0] % 3 == 0 and c.tolist() == [c[0], c[0] + 1, c[0] + 2] for c in chunks)
     with pytest.raises(ValueError, match="divisible"):
         minibatch_indices(10, 4, 1, False)
+
+
+def test_action_mask_and_tuple_actions():
+    cfg = make_cfg()
+    reset_global_context()
+    obs_space = gym.spaces.Dict(
+        {"obs": gym.spaces.Box(-1.0, 1.0, (OBS_DIM,)), "action_mask": gym.spaces.Box(0, 1, (3,), dtype="int8")}
+    )
+    env_info = SimpleNamespace(obs_space=obs_space, action_space=gym.spaces.Discrete(3), num_agents=1, frameskip=1)
+    learner = Learner(cfg, env_info)
+    learner.init()
+    ds = fake_dataset(cfg, learner)
+    B, T = ds["rewards"].shape
+    ds["obs"]["action_mask"] = torch.tensor([1, 1, 0], dtype=torch.int8).repeat(B, T + 1, 1)
+    ds["actions"] = torch.randint(0, 2, (B, T))
+    ds["action_logits"] = torch.tensor([0.0, 0.0, -1e9]).repeat(B, T, 1)
+    stats = learner.train(ds)
+    assert all(math.isfinite(v) for v in stats.values()), stats
+
+    tuple_space = gym.spaces.Tuple([gym.spaces.Discrete(2), gym.spaces.Box(-1.0, 1.0, (2,))])
+    learner = make_learner(cfg, tuple_space)
+    ds = fake_dataset(cfg, learner)
+    ds["actions"] = torch.cat([torch.randint(0, 2, (B, T, 1)).float(), torch.randn(B, T, 2)], dim=2)
+    ds["action_logits"] = torch.zeros(B, T, 2 + 4)
+    stats = learner.train(ds)
+    assert all(math.isfinite(v) for v in stats.values()) and "action_stddev" in stats, stats
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_train_on_cuda_with_cpu_dataset(tmp_path):
+    cfg = make_cfg(tmp_path, use_rnn=True, recurrence=4, shuffle_minibatches=True)
+    reset_global_context()
+    learner = Learner(cfg, make_env_info(gym.spaces.Discrete(2)), device=torch.device("cuda"))
+    learner.init()
+    stats = learner.train(fake_dataset(cfg, learner))
+    assert learner.train_step == 4 and all(math.isfinite(v) for v in stats.values())
+    path = save_checkpoint(cfg, 0, learner.get_checkpoint_dict(), learner.train_step, learner.env_steps)
+    loaded = load_checkpoint(path, torch.device("cuda"))
+    assert loaded["model"]["critic_linear.weight"].device.type == "cuda"

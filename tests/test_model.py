@@ -366,3 +366,13 @@ def test_device_and_dtype_queries():
     model.model_to_device("cpu")
     assert model.device_for_input_tensor("obs") == torch.device("cpu")
     assert model.type_for_input_tensor("obs") == torch.float32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_forward_on_cuda():
+    model = create_actor_critic(small_cfg(encoder_conv_architecture="resnet_impala"), IMG, gym.spaces.Discrete(4))
+    model.model_to_device("cuda")
+    assert model.device_for_input_tensor("obs").type == "cuda"
+    obs = {"obs": torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, device="cuda")}
+    out = model(model.normalize_obs(obs), torch.zeros(2, 8, device="cuda"))
+    assert out["actions"].device.type == "cuda" and out["values"].shape == (2,)

@@ -119,3 +119,15 @@ def test_actor_critic_forward_core_with_bptt(share):
     result = model.forward_tail(out, values_only=False, sample_actions=False)
     assert result["values"].shape == (24,) and result["action_logits"].shape == (24, 3)
     assert model.action_distribution().log_prob(torch.zeros(24, dtype=torch.long)).shape == (24,)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_bptt_matches_step_loop_on_cuda(rnn_type):
+    torch.manual_seed(0)
+    core = ModelCoreRNN(_cfg(rnn_type=rnn_type), 5).cuda()
+    head_out, chunk_states, dones = _inputs(state=12 if rnn_type == "lstm" else 6)
+    head_out, chunk_states = head_out.detach().cuda(), chunk_states.cuda()
+    out = run_core_bptt(core, head_out, chunk_states, dones, 4)  # dones may stay on the CPU
+    expected = step_loop(core, head_out, chunk_states, dones.cuda(), 4)
+    assert out.device.type == "cuda" and torch.allclose(out, expected, atol=1e-4)

@@ -75,9 +75,9 @@ def test_normalizes_in_place_with_clip_and_denormalizes():
     expected = np.clip((np.array([[3.0, -2.0], [100.0, -1.0]]) - [1.0, -2.0]) / std, -5, 5)
     np.testing.assert_allclose(x.numpy(), expected, rtol=1e-6)
     assert x[1, 0].item() == 5.0  # clipped
-    y = torch.tensor([[1.0, 2.0]])
-    rms(y, denormalize=True)
-    np.testing.assert_allclose(y.numpy(), [[1.0 * std[0] + 1.0, 2.0 * std[1] - 2.0]], rtol=1e-6)
+    y = torch.tensor([[1.0, 7.0]])
+    rms(y, denormalize=True)  # normalized values are clipped to +-5 first (as upstream)
+    np.testing.assert_allclose(y.numpy(), [[1.0 * std[0] + 1.0, 5.0 * std[1] - 2.0]], rtol=1e-6)
     assert rms.count.item() == 1.0  # eval mode: no update
 
 

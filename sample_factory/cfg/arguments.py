@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
+import functools
 import json
 import os
 import subprocess
@@ -180,6 +181,11 @@ def _cli_args(parser: argparse.ArgumentParser, argv: list[str]) -> dict[str, Any
 
 def _git_info() -> tuple[str, str]:
     """(hash, repo name) of the cwd's git repository, or ("unknown", "not a git repository")."""
+    return _git_info_for(os.getcwd())
+
+
+@functools.lru_cache(maxsize=8)
+def _git_info_for(cwd: str) -> tuple[str, str]:
 
     def git(*args: str) -> str | None:
         try:
@@ -371,7 +377,10 @@ def parameter_table_markdown(evaluation: bool = True) -> str:
         actions = [a for a in group._group_actions]
         if not actions:
             continue
-        lines += [f"### {group.title}", "", "| parameter | type | default | help |", "|---|---|---|---|"]
+        lines += [f"### {group.title}", ""]
+        if group.description:
+            lines += [group.description, ""]
+        lines += ["| parameter | type | default | help |", "|---|---|---|---|"]
         for a in actions:
             if isinstance(a, argparse._StoreTrueAction):
                 typ = "flag"
@@ -383,6 +392,7 @@ def parameter_table_markdown(evaluation: bool = True) -> str:
                 typ += " {" + ", ".join(a.choices) + "}"
             default = env_dependent.get(a.dest, f"`{a.default!r}`")
             name = ", ".join(f"`{s}`" for s in a.option_strings)
-            lines.append(f"| {name} | {typ} | {default} | {(a.help or '').replace('|', '/')} |")
+            text = (a.help or "").replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+            lines.append(f"| {name} | {typ} | {default} | {text} |")
         lines.append("")
     return "\n".join(lines)

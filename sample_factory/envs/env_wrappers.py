@@ -125,7 +125,8 @@ class FireResetEnv(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         self.env.reset(seed=seed, options=options)
-        obs, info = None, {}
+        obs: Any = None
+        info: dict[str, Any] = {}
         for action in (1, 2):
             obs, _, terminated, truncated, info = self.env.step(action)
             if terminated or truncated:
@@ -193,6 +194,7 @@ class PixelFormatChwWrapper(gym.ObservationWrapper):
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         space = env.observation_space
+        img_space: Any
         if isinstance(space, spaces.Dict):
             self._key: str | None = "obs"
             img_space = space.spaces["obs"]
@@ -206,7 +208,7 @@ class PixelFormatChwWrapper(gym.ObservationWrapper):
         if self._key is None:
             self.observation_space = new_space
         else:
-            self.observation_space = spaces.Dict({**space.spaces, "obs": new_space})
+            self.observation_space = spaces.Dict({**space.spaces, "obs": new_space})  # type: ignore[attr-defined]
 
     def observation(self, observation: Any) -> Any:
         if self._key is None:
@@ -234,17 +236,18 @@ class EpisodeCounterWrapper(gym.Wrapper):
 
     def step(self, action: Any) -> StepResult:
         obs, reward, terminated, truncated, info = self.env.step(action)
+        infos: Any = info
         if np.ndim(terminated) == 0:
             if terminated or truncated:
                 self._mark(info, 0)
         else:
             done = np.logical_or(terminated, truncated)
             if np.any(done):
-                if not info:
-                    info = [{} for _ in range(len(done))]
+                if not infos:
+                    infos = [{} for _ in range(len(done))]
                 for agent_idx in np.nonzero(done)[0]:
-                    self._mark(info[agent_idx], int(agent_idx))
-        return obs, reward, terminated, truncated, info
+                    self._mark(infos[int(agent_idx)], int(agent_idx))
+        return obs, reward, terminated, truncated, infos
 
     def _mark(self, info: dict[str, Any], agent_idx: int) -> None:
         extra = dict(info.get("episode_extra_stats", {}))

@@ -40,6 +40,11 @@ def _check_supported(space: gym.Space) -> None:
         raise ValueError(f"MultiDiscrete action spaces must be 1-D, got nvec of shape {space.nvec.shape}")
 
 
+def _tuple_parts(space: gym.Space) -> list[gym.Space]:
+    assert isinstance(space, gym.spaces.Tuple)
+    return list(space.spaces)
+
+
 def is_continuous_action_space(space: gym.Space) -> bool:
     return isinstance(space, gym.spaces.Box)
 
@@ -54,7 +59,7 @@ def calc_num_actions(space: gym.Space) -> int:
     if isinstance(space, gym.spaces.Box):
         _check_box(space)
         return int(space.shape[0])
-    return sum(calc_num_actions(s) for s in space.spaces)
+    return sum(calc_num_actions(s) for s in _tuple_parts(space))
 
 
 num_actions = calc_num_actions
@@ -70,7 +75,7 @@ def calc_num_action_logits(space: gym.Space) -> int:
     if isinstance(space, gym.spaces.Box):
         _check_box(space)
         return 2 * int(space.shape[0])
-    return sum(calc_num_action_logits(s) for s in space.spaces)
+    return sum(calc_num_action_logits(s) for s in _tuple_parts(space))
 
 
 calc_num_action_parameters = calc_num_action_logits  # upstream name
@@ -85,7 +90,7 @@ def calc_action_mask_size(space: gym.Space) -> int:
         return int(space.nvec.sum())
     if isinstance(space, gym.spaces.Box):
         return 0
-    return sum(calc_action_mask_size(s) for s in space.spaces)
+    return sum(calc_action_mask_size(s) for s in _tuple_parts(space))
 
 
 def action_buffer_spec(space: gym.Space) -> tuple[tuple[int, ...], torch.dtype]:
@@ -290,9 +295,9 @@ def get_action_distribution(
         _check_box(action_space)
         return ContinuousActionDistribution(raw_logits)
     if isinstance(action_space, gym.spaces.MultiDiscrete):
-        subspaces = [gym.spaces.Discrete(int(n)) for n in action_space.nvec]
+        subspaces: list[gym.Space] = [gym.spaces.Discrete(int(n)) for n in action_space.nvec]
     else:
-        subspaces = list(action_space.spaces)
+        subspaces = _tuple_parts(action_space)
     logits = torch.split(raw_logits, [calc_num_action_logits(s) for s in subspaces], dim=-1)
     mask_sizes = [calc_action_mask_size(s) for s in subspaces]
     masks: list[torch.Tensor | None] = [None] * len(subspaces)

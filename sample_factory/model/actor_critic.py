@@ -44,12 +44,13 @@ class ActorCritic(nn.Module):
         self.cfg = cfg
         self.obs_space = obs_space
         self.action_space = action_space
-        self.encoders: list[nn.Module] = []  # plain list (not registered): used for device/dtype queries
-        self.obs_normalizer = ObservationNormalizer(obs_space, cfg)
+        self.encoders: list[Any] = []  # plain list (not registered): used for device/dtype queries
+        self.obs_normalizer = ObservationNormalizer(obs_space, cfg)  # type: ignore[arg-type]
         self.returns_normalizer: RunningMeanStdInPlace | None = None
         if cfg.normalize_returns:
             self.returns_normalizer = RunningMeanStdInPlace((1,))
         self.last_action_distribution: ActionDistribution | None = None
+        self.action_parameterization: Any = None  # set by subclasses
 
     # ---- devices and dtypes the sampler should use for each observation key
     def model_to_device(self, device: torch.device | str) -> None:
@@ -63,6 +64,10 @@ class ActorCritic(nn.Module):
 
     def type_for_input_tensor(self, input_tensor_name: str) -> torch.dtype:
         return self.encoders[0].type_for_input_tensor(input_tensor_name)
+
+    def get_action_parameterization(self, decoder_output_size: int) -> nn.Module:
+        """The action head for this model's action space (for custom subclasses, as upstream)."""
+        return make_action_parameterization(self.cfg, decoder_output_size, self.action_space)
 
     def initialize_weights(self) -> None:
         """Re-initialise Linear/Conv2d layers per `policy_initialization` and `policy_init_gain` (RNNs untouched)."""
@@ -133,11 +138,11 @@ class ActorCritic(nn.Module):
         """
         if action_mask is None and "action_mask" in normalized_obs_dict:
             action_mask = normalized_obs_dict["action_mask"]
-        x = self.forward_head(normalized_obs_dict)
-        x, new_rnn_states = self.forward_core(x, rnn_states)
+        head_output = self.forward_head(normalized_obs_dict)
+        x, new_rnn_states = self.forward_core(head_output, rnn_states)
         # custom subclasses written for upstream have no action_mask argument: pass it only when there is one
         mask_kwargs: dict[str, Any] = {} if action_mask is None else {"action_mask": action_mask}
-        result = self.forward_tail(x, values_only, sample_actions=True, **mask_kwargs)
+        result = self.forward_tail(x, values_only, sample_actions=True, **mask_kwargs)  # type: ignore[arg-type]
         result["new_rnn_states"] = new_rnn_states
         return result
 
@@ -167,7 +172,7 @@ class ActorCriticSharedWeights(ActorCritic):
         self.decoder = model_factory.make_model_decoder_func(cfg, self.core.get_out_size())
         decoder_out_size = self.decoder.get_out_size()
         self.critic_linear = nn.Linear(decoder_out_size, 1)
-        self.action_parameterization = make_action_parameterization(cfg, decoder_out_size, action_space)
+        self.action_parameterization = self.get_action_parameterization(decoder_out_size)
         self.initialize_weights()
 
     def forward_head(self, normalized_obs_dict: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -201,9 +206,7 @@ class ActorCriticSeparateWeights(ActorCritic):
         self.critic_decoder = model_factory.make_model_decoder_func(cfg, self.critic_core.get_out_size())
         self.encoders = [self.actor_encoder, self.critic_encoder]
         self.critic_linear = nn.Linear(self.critic_decoder.get_out_size(), 1)
-        self.action_parameterization = make_action_parameterization(
-            cfg, self.actor_decoder.get_out_size(), action_space
-        )
+        self.action_parameterization = self.get_action_parameterization(self.actor_decoder.get_out_size())
         self.initialize_weights()
 
     def forward_head(self, normalized_obs_dict: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -47,7 +47,7 @@ class ModelCoreRNN(ModelCore):
 
     def forward(self, head_output: CoreInput, rnn_states: torch.Tensor) -> tuple[CoreInput, torch.Tensor]:
         is_seq = isinstance(head_output, PackedSequence)
-        if not is_seq:
+        if isinstance(head_output, torch.Tensor):
             head_output = head_output.unsqueeze(0)  # [1, B, F]: one time step
         batch = rnn_states.shape[0]
         states = rnn_states.reshape(batch, self.num_layers, -1).transpose(0, 1)  # [L, B, H or 2H]
@@ -58,7 +58,7 @@ class ModelCoreRNN(ModelCore):
             x, (h, c) = self.core(head_output, (h.contiguous(), c.contiguous()))
             new_states = torch.cat((h, c), dim=2)
         if not is_seq:
-            x = x.squeeze(0)
+            x = x.squeeze(0)  # type: ignore[union-attr]
         return x, new_states.transpose(0, 1).reshape(batch, -1)
 
 

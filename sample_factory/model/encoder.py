@@ -6,6 +6,7 @@ Keys of the built-in modules follow upstream Sample Factory 2, so its checkpoint
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -53,8 +54,8 @@ class Encoder(ModelModule):
         self.to(device)
 
 
-def _flat_size(space: gym.spaces.Box) -> int:
-    return int(math.prod(space.shape))
+def _flat_size(space: gym.Space) -> int:
+    return int(math.prod(space.shape or ()))
 
 
 class MlpEncoder(Encoder):
@@ -74,7 +75,7 @@ class MlpEncoder(Encoder):
 
 
 def _image_shape(obs_space: gym.Space) -> tuple[int, int, int]:
-    shape = tuple(obs_space.shape)
+    shape = tuple(obs_space.shape or ())
     if len(shape) == 2:
         return (1, shape[0], shape[1])  # a single-channel image without the channel axis
     if len(shape) != 3:
@@ -187,7 +188,7 @@ class MultiInputEncoder(Encoder):
         if not isinstance(obs_space, gym.spaces.Dict):
             raise TypeError(f"MultiInputEncoder expects a gymnasium Dict observation space, got {obs_space}")
         self.obs_keys = sorted(obs_space.spaces.keys())
-        encoders: dict[str, nn.Module] = {}
+        encoders: dict[str, Encoder] = {}
         for key in self.obs_keys:
             shape = obs_space[key].shape
             if shape is None or len(shape) == 0:
@@ -195,8 +196,8 @@ class MultiInputEncoder(Encoder):
             encoders[key] = (
                 MlpEncoder(cfg, obs_space[key]) if len(shape) == 1 else make_img_encoder(cfg, obs_space[key])
             )
-        self.encoders = nn.ModuleDict(encoders)
-        self.encoder_out_size = sum(e.get_out_size() for e in self.encoders.values())
+        self.encoders: Any = nn.ModuleDict(encoders)
+        self.encoder_out_size = sum(e.get_out_size() for e in encoders.values())
 
     def forward(self, obs_dict: dict[str, torch.Tensor]) -> torch.Tensor:
         if len(self.obs_keys) == 1:

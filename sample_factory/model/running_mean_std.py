@@ -6,6 +6,7 @@ The statistics are merged with the parallel (Chan et al.) form of Welford's upda
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -34,11 +35,16 @@ def update_mean_var_count(
 
 
 class RunningMeanStdInPlace(nn.Module):
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    count: torch.Tensor
+
     """Normalizes tensors whose trailing dims equal `input_shape` by running statistics, in place.
 
     Buffers (float64): `running_mean` and `running_var` of shape `input_shape`, `count` of shape [1] (starts at 1).
     `forward(x)` updates the statistics (train mode only), then returns x with `x <- clip((x - mean) / sqrt(var + eps))`
-    written in place; `forward(x, denormalize=True)` applies the inverse `x * sqrt(var + eps) + mean` in place.
+    written in place; `forward(x, denormalize=True)` applies the inverse `clip(x) * sqrt(var + eps) + mean` in place.
+    Batch variances are population variances, so the running stats equal numpy's mean/var of all data seen.
     """
 
     def __init__(self, input_shape: Sequence[int], epsilon: float = _NORM_EPS, clip: float = _DEFAULT_CLIP):
@@ -72,7 +78,7 @@ class RunningMeanStdInPlace(nn.Module):
         std = torch.sqrt(self.running_var + self.eps).to(x.dtype)
         with torch.no_grad():
             if denormalize:
-                x.mul_(std).add_(mean)
+                x.clamp_(-self.clip, self.clip).mul_(std).add_(mean)  # as upstream: clip in normalized space
             else:
                 x.sub_(mean).div_(std).clamp_(-self.clip, self.clip)
         return x
@@ -83,6 +89,8 @@ class RunningMeanStdInPlace(nn.Module):
 
 
 class RunningMeanStdDictInPlace(nn.Module):
+    running_mean_std: Any
+
     """One `RunningMeanStdInPlace` per observation key (attribute `running_mean_std`, a ModuleDict).
 
     `keys_to_normalize=None` normalizes every key of `obs_space`; `forward(obs_dict)` normalizes those keys in place.
@@ -101,7 +109,7 @@ class RunningMeanStdDictInPlace(nn.Module):
         if unknown:
             raise ValueError(f"--normalize_input_keys {unknown} are not observation keys {list(obs_space.spaces)}")
         self.running_mean_std = nn.ModuleDict(
-            {k: RunningMeanStdInPlace(obs_space[k].shape, epsilon, clip) for k in sorted(keys)}
+            {k: RunningMeanStdInPlace(obs_space[k].shape or (), epsilon, clip) for k in sorted(keys)}
         )
 
     def forward(self, obs_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

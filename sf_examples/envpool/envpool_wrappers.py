@@ -60,17 +60,20 @@ class EnvPoolBatchedEnv(gym.Env):
             act_space = spaces.Box(act_space.low.astype(np.float32), act_space.high.astype(np.float32))
         self.action_space = act_space
 
-        self._dummy_actions = np.zeros((self.num_agents, *self.action_space.shape), dtype=self._action_dtype)
+        action_shape = tuple(self.action_space.shape or ())
+        self._dummy_actions = np.zeros((self.num_agents, *action_shape), dtype=self._action_dtype)
         self._returns = np.zeros(self.num_agents, dtype=np.float64)
         self._lengths = np.zeros(self.num_agents, dtype=np.int64)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, list]:
+    def reset(  # type: ignore[override]  # batched: arrays + a list of infos
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, list]:
         obs, _ = self.env.reset(seed=seed) if seed is not None else self.env.reset()
         self._returns[:] = 0.0
         self._lengths[:] = 0
         return self._obs(obs), []
 
-    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:  # type: ignore[override]
         actions = np.asarray(actions, dtype=self._action_dtype).reshape(self._dummy_actions.shape)
         obs, rew, terminated, truncated, info = self.env.step(actions)
         obs = self._obs(obs)

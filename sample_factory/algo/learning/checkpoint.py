@@ -80,22 +80,21 @@ def save_checkpoint(cfg: Any, policy_id: int, ckpt: dict[str, Any], train_step: 
     return path
 
 
-def save_best_checkpoint(
-    cfg: Any, policy_id: int, ckpt: dict[str, Any], train_step: int, env_steps: int, metric_name: str, value: float
-) -> str:
-    """Write best_{train_step:09d}_{env_steps}_{metric}_{value:.3f}.pth atomically; only the newest one is kept."""
+def save_best_checkpoint(cfg: Any, policy_id: int, ckpt: dict[str, Any], metric_name: str, value: float) -> str:
+    """Write best_{train_step:09d}_{env_steps}_{metric}_{value:.3f}.pth (counters from `ckpt`); only one is kept."""
     dir_path = checkpoint_dir(cfg, policy_id)
-    name = f"best_{int(train_step):09d}_{int(env_steps)}_{metric_name}_{float(value):.3f}.pth"
+    name = f"best_{int(ckpt['train_step']):09d}_{int(ckpt['env_steps'])}_{metric_name}_{float(value):.3f}.pth"
     path = _atomic_save(ckpt, dir_path, name, "best_temp")
     _remove_oldest(dir_path, "best", 1)
     log.debug("Saved new best policy %s", path)
     return path
 
 
-def save_milestone(cfg: Any, policy_id: int, ckpt: dict[str, Any], train_step: int, env_steps: int) -> str:
-    """Write milestones/checkpoint_{train_step:09d}_{env_steps}.pth atomically; milestones are never deleted."""
+def save_milestone(cfg: Any, policy_id: int, ckpt: dict[str, Any]) -> str:
+    """Write milestones/checkpoint_{train_step:09d}_{env_steps}.pth (counters from `ckpt`); never deleted."""
     dir_path = os.path.join(checkpoint_dir(cfg, policy_id), "milestones")
-    return _atomic_save(ckpt, dir_path, _checkpoint_name(train_step, env_steps), "checkpoint_temp")
+    name = _checkpoint_name(ckpt["train_step"], ckpt["env_steps"])
+    return _atomic_save(ckpt, dir_path, name, "checkpoint_temp")
 
 
 def latest_checkpoint_path(cfg: Any, policy_id: int, kind: str = "latest") -> str | None:

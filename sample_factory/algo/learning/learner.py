@@ -171,7 +171,8 @@ class Learner:
     def train(self, dataset: dict[str, Any]) -> dict[str, float]:
         """One training iteration on a dataset (docs/architecture.md); returns the train/* stats."""
         assert self.optimizer is not None, "call init() first"
-        version_at_start = self.train_step
+        version_at_start, was_training = self.train_step, self.actor_critic.training
+        self.actor_critic.train()  # normalizers update their statistics only in train mode
         with torch.no_grad():
             batch = self.prepare_dataset(dataset)
         num_samples = batch["rewards"].shape[0]
@@ -194,6 +195,7 @@ class Learner:
                 )
             self.curr_lr = self.lr_schedule.after_epoch(self.curr_lr, epoch_kls)
         self._set_optimizer_lr(self.curr_lr)
+        self.actor_critic.train(was_training)
         return self.stats(batch, acc, last, num_sgd_steps, version_at_start)
 
     def prepare_dataset(self, dataset: dict[str, Any]) -> Batch:
@@ -203,16 +205,14 @@ class Learner:
         T = d["rewards"].shape[1]
         own_policy = d["policy_id"] == self.policy_id
         valids = own_policy & (self.train_step - d["policy_version"] < cfg.max_policy_lag)
-        if float(valids.float().mean()) < 0.5:
-            log.warning(
-                "Learner %d: %.1f%% of the dataset is invalid (other policy, inactive or too old)",
-                self.policy_id,
-                100.0 * (1.0 - float(valids.float().mean())),
-            )
+        invalid_fraction = 1.0 - float(valids.float().mean())
+        if invalid_fraction > 0.5:
+            log.warning("Learner %d: %.0f%% of the dataset is invalid", self.policy_id, 100 * invalid_fraction)
         rewards = torch.where(valids, d["rewards"].float(), 0.0) * cfg.reward_scale
         rewards = rewards.clamp(-cfg.reward_clip, cfg.reward_clip)
         values = torch.where(valids, d["values"].float(), 0.0)
-        obs = self.actor_critic.normalize_obs({k: _flat(v) for k, v in d["obs"].items()})  # updates running stats
+        with self.param_lock:  # the running stats are shared with inference when the model is
+            obs = self.actor_critic.normalize_obs({k: _flat(v) for k, v in d["obs"].items()})  # updates the stats
         obs = {k: v.reshape(-1, T + 1, *v.shape[1:]) for k, v in obs.items()}
         bootstrap = self._values_of(
             {k: v[:, T] for k, v in obs.items()}, d["rnn_states"][:, T].float()

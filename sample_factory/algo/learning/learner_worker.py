@@ -49,7 +49,12 @@ class LearnerWorker:
         from sample_factory.algo.learning.checkpoint import latest_checkpoint_path, load_checkpoint
         from sample_factory.algo.learning.learner import Learner
 
-        self.learner = Learner(self.cfg, self.env_info, self.policy_id, self.device, actor_critic=self.shared_model)
+        model = self.shared_model
+        if self.device.type != "cpu":
+            import copy
+
+            model = copy.deepcopy(self.shared_model)  # the shared CPU copy stays where inference workers read it
+        self.learner = Learner(self.cfg, self.env_info, self.policy_id, self.device, actor_critic=model)
         self.learner.init()
         if self.cfg.restart_behavior == "resume":
             path = latest_checkpoint_path(self.cfg, self.policy_id, self.cfg.load_checkpoint_kind)

@@ -7,7 +7,6 @@ launcher (serial or parallel) and supervises them until a stop condition, an err
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import time
@@ -73,7 +72,6 @@ class Runner:
         self.reward_shaping: list[dict | None] = [None] * P
         self.launcher: Any = None
         self.status: StatusCode = ExperimentStatus.SUCCESS
-        self._log_handler: Any = None
         self._last_train_summary: dict[int, float] = defaultdict(float)
         self._ready: set[int] = set()
         self._env_steps_at_start = 0
@@ -423,11 +421,9 @@ class Runner:
         fps = (total - self._env_steps_at_start) / max(elapsed, 1e-9)
         log.info("Collected %s, FPS: %.1f", collected, fps)
         log.info("Stopped (%s) after %.1f s; shutdown took %.1f s", self.stopped_by or "done", elapsed, time.monotonic() - t0)
-        if self._log_handler is not None:
-            from sample_factory.utils.utils import remove_log_file
+        from sample_factory.cfg.experiment import detach_log_file
 
-            remove_log_file(self._log_handler)
-            self._log_handler = None
+        detach_log_file(self.cfg)
 
     def _print_timing(self) -> None:
         if not self.timing:
@@ -459,7 +455,3 @@ class SerialRunner(Runner):
 
 class ParallelRunner(Runner):
     """Runner with one process per component."""
-
-
-def _unused() -> None:  # keep os imported for platform checks in subclasses
-    _ = os

@@ -1,0 +1,197 @@
+"""Bookkeeping of the sampler: every env step lands in exactly one trajectory slot, aligned and in order.
+
+A counting env encodes (env id, global step counter, step in episode, last action) in its observation; a recording
+learner keeps every dataset. Runs the real rollout/inference/learner components through the serial launcher for
+every sampling mode (sync/async x splits x single/multi-agent x 1/2 policies).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from sample_factory.algo.learning import learner_worker
+from sample_factory.algo.utils.misc import ExperimentStatus
+from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
+from sample_factory.envs.env_utils import register_env
+from sample_factory.train import run_rl
+
+RECORDED: list[dict] = []
+
+
+class CountingEnv(gym.Env):
+    """obs = [env_id, counter, step_in_episode, last_action]; reward = counter (before the step)."""
+
+    def __init__(self, env_id: int, seed_len: int) -> None:
+        self.env_id = env_id
+        self.observation_space = gym.spaces.Box(-1e9, 1e9, (4,), np.float32)
+        self.action_space = gym.spaces.Discrete(3)
+        self.counter = 0
+        self.t = 0
+        self.rng = np.random.default_rng(seed_len)
+
+    def _obs(self, last_action: float) -> np.ndarray:
+        return np.array([self.env_id, self.counter, self.t, last_action], np.float32)
+
+    def reset(self, *, seed=None, options=None):  # noqa: ANN001, ANN201
+        self.t = 0
+        self.len = int(self.rng.integers(3, 25))
+        return self._obs(-1), {}
+
+    def step(self, action):  # noqa: ANN001, ANN201
+        reward = float(self.counter)
+        self.counter += 1
+        self.t += 1
+        truncated = self.t >= self.len and self.len % 2 == 0
+        terminated = self.t >= self.len and not truncated
+        return self._obs(float(action)), reward, terminated, truncated, {}
+
+
+class CountingMultiEnv(gym.Env):
+    """Two agents sharing a counter; agent 1 is inactive on odd counters; auto-resets."""
+
+    def __init__(self, env_id: int) -> None:
+        self.num_agents = 2
+        self.is_multiagent = True
+        self.envs = [CountingEnv(env_id * 2 + i, env_id * 2 + i) for i in range(2)]
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+
+    def reset(self, *, seed=None, options=None):  # noqa: ANN001, ANN201
+        obs = [e.reset()[0] for e in self.envs]
+        return obs, [{"is_active": True} for _ in self.envs]
+
+    def step(self, actions):  # noqa: ANN001, ANN201
+        out = [e.step(int(a)) for e, a in zip(self.envs, actions)]
+        obs, rew, term, trunc, infos = [], [], [], [], []
+        for i, (o, r, te, tr, _) in enumerate(out):
+            if te or tr:
+                o, _ = self.envs[i].reset()
+            obs.append(o)
+            rew.append(r)
+            term.append(te)
+            trunc.append(tr)
+            infos.append({"is_active": i == 0 or self.envs[i].counter % 2 == 0})
+        return obs, rew, term, trunc, infos
+
+
+def make_counting(name, cfg=None, env_config=None, render_mode=None):  # noqa: ANN001, ANN201
+    env_id = env_config.env_id if env_config is not None else 999
+    return CountingEnv(env_id, env_id)
+
+
+def make_counting_multi(name, cfg=None, env_config=None, render_mode=None):  # noqa: ANN001, ANN201
+    env_id = env_config.env_id if env_config is not None else 999
+    return CountingMultiEnv(env_id)
+
+
+class RecordingLearner:
+    """Stands in for the Learner: records datasets, bumps the policy version."""
+
+    def __init__(self, cfg, env_info, policy_id=0, device="cpu", actor_critic=None):  # noqa: ANN001
+        self.cfg, self.policy_id, self.actor_critic = cfg, policy_id, actor_critic
+        self.train_step, self.env_steps, self.best_performance = 0, 0, -1e9
+
+    def init(self) -> None:
+        pass
+
+    def train(self, dataset: dict) -> dict:
+        RECORDED.append({"policy": self.policy_id, "version": self.train_step,
+                         **{k: (v["obs"].clone() if k == "obs" else v.clone()) for k, v in dataset.items()}})
+        self.train_step += 1
+        return {}
+
+    def get_checkpoint_dict(self) -> dict:
+        return {"train_step": self.train_step, "env_steps": self.env_steps, "best_performance": -1e9,
+                "model": self.actor_critic.state_dict(), "optimizer": {}, "curr_lr": 0.0}
+
+    def load_checkpoint_dict(self, d: dict) -> None:
+        pass
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    import sample_factory.algo.learning.learner as learner_module
+
+    monkeypatch.setattr(learner_module, "Learner", RecordingLearner)
+    RECORDED.clear()
+    register_env("counting_env", make_counting)
+    register_env("counting_multi_env", make_counting_multi)
+    yield RECORDED
+    RECORDED.clear()
+
+
+def _run(tmp_path, env: str, *args: str) -> None:
+    argv = [f"--env={env}", "--experiment=bk", f"--train_dir={tmp_path}", "--device=cpu", "--serial_mode=True",
+            "--use_rnn=False", "--decorrelate_envs_on_one_worker=False", "--rollout=8", *args]
+    parser, _ = parse_sf_args(argv)
+    cfg = parse_full_cfg(parser, argv)
+    assert run_rl(cfg) == ExperimentStatus.SUCCESS
+
+
+def _check(recorded: list[dict], max_lag: int, num_policies: int = 1) -> None:
+    assert recorded, "the learner received no dataset"
+    seen: dict[int, list[int]] = {}
+    for ds in recorded:
+        obs, acts, rew, dones, pid = ds["obs"], ds["actions"], ds["rewards"], ds["dones"], ds["policy_id"]
+        B, T1 = obs.shape[:2]
+        for b in range(B):
+            env_id = int(obs[b, 0, 0])
+            assert (obs[b, :, 0] == env_id).all(), "a trajectory mixes envs"
+            counters = obs[b, :, 1].long()
+            # consecutive steps: the shared counter advances by one per step, also across episode resets
+            assert (counters[1:] - counters[:-1] == 1).all(), counters
+            # rewards align with the step that produced them
+            assert np.allclose(rew[b].numpy(), counters[:-1].numpy()), (rew[b], counters)
+            for t in range(T1 - 1):
+                ended = bool(obs[b, t + 1, 2] == 0)
+                assert bool(dones[b, t]) == ended
+                if not ended:  # the action the env received is the one stored for step t
+                    assert int(obs[b, t + 1, 3]) == int(acts[b, t])
+                if pid[b, t] >= 0:
+                    assert ds["version"] - int(ds["policy_version"][b, t]) <= max_lag
+            seen.setdefault(env_id, []).extend(counters[:-1].tolist())
+        assert ((pid == ds["policy"]) | (pid == -1)).all(), "steps of another policy in this learner's dataset"
+    for env_id, counters in seen.items():
+        assert len(counters) == len(set(counters)), f"env {env_id}: duplicated steps"
+        assert sorted(counters) == list(range(min(counters), min(counters) + len(counters))), f"env {env_id}: lost steps"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--async_rl=True", "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=32"],
+        ["--async_rl=False", "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=32"],
+        ["--async_rl=True", "--num_workers=1", "--num_envs_per_worker=4", "--worker_num_splits=1", "--batch_size=64"],
+        ["--async_rl=False", "--num_workers=3", "--num_envs_per_worker=4", "--batch_size=96", "--num_batches_per_epoch=2"],
+        ["--async_rl=True", "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=16", "--num_batches_to_accumulate=1"],
+    ],
+)
+def test_single_agent_bookkeeping(tmp_path, recording, args):
+    _run(tmp_path, "counting_env", "--train_for_env_steps=3000", *args)
+    _check(recording, max_lag=10)
+
+
+@pytest.mark.parametrize("async_rl", [True, False])
+def test_multi_agent_inactive_bookkeeping(tmp_path, recording, async_rl):
+    _run(tmp_path, "counting_multi_env", "--train_for_env_steps=3000", f"--async_rl={async_rl}", "--num_workers=2",
+         "--num_envs_per_worker=2", "--batch_size=64")
+    _check(recording, max_lag=10)
+    inactive = sum(int((ds["policy_id"] == -1).sum()) for ds in recording)
+    assert inactive > 0, "inactive agent steps must be marked policy_id == -1"
+
+
+@pytest.mark.parametrize("async_rl", [True, False])
+def test_two_policies_bookkeeping(tmp_path, recording, async_rl):
+    _run(tmp_path, "counting_env", "--train_for_env_steps=3000", "--num_policies=2", f"--async_rl={async_rl}",
+         "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=32")
+    _check(recording, max_lag=10, num_policies=2)
+    assert {ds["policy"] for ds in recording} == {0, 1}
+
+
+def test_sync_mode_has_no_policy_lag(tmp_path, recording):
+    _run(tmp_path, "counting_env", "--train_for_env_steps=2000", "--async_rl=False", "--num_workers=2",
+         "--num_envs_per_worker=2", "--batch_size=32")
+    for ds in recording:
+        assert (ds["policy_version"] == ds["version"]).all(), "sync mode must collect with the current policy"

@@ -378,6 +378,26 @@ def build_env(framework: str, base: dict[str, str] | None = None) -> dict[str, s
     return env
 
 
+def warm_imports(framework: str, timeout: float = 300.0) -> float:
+    """Imports a framework's packages once, untimed, so no measured run pays for a cold page cache; returns seconds.
+
+    The first import of torch from a cold disk can take tens of seconds on a busy machine, which would land on
+    whichever framework runs first.
+    """
+    code = "import torch, numpy, gymnasium, sample_factory, sf_examples"
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sfbench_warm_") as cwd:
+        subprocess.run(
+            [python_for(framework), "-c", code],
+            cwd=cwd,
+            env=build_env(framework),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    return time.monotonic() - t0
+
+
 def run_order(repeats: int, only: str | None) -> list[str]:
     """Alternating schedule: ours, upstream, ours, upstream, ... (`only` keeps one framework)."""
     order = []
@@ -650,6 +670,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pause", type=float, default=3.0, help="seconds between runs (let the machine settle)")
     p.add_argument("--out", default=None, help="JSON path (default train_dir/benchmarks/<preset>_<time>.json)")
     p.add_argument("--keep-train-dirs", action="store_true")
+    p.add_argument("--no-warm-imports", action="store_true", help="skip the untimed import of each framework first")
     p.add_argument("--dry-run", action="store_true", help="print the commands and exit")
     p.add_argument("--reparse", nargs="+", default=None, metavar="LOG", help="re-analyse saved run logs and exit")
     return p.parse_args(argv)
@@ -697,6 +718,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "memory_note": "peak of the per-sample sum over the process tree; primary metric PSS (shared pages split "
         "between processes) when available, else USS, else RSS; peak RSS-sum double counts shared pages",
     }
+    if not args.no_warm_imports:
+        meta["warm_import_s"] = {}
+        for fw in dict.fromkeys(order):
+            meta["warm_import_s"][fw] = round(warm_imports(fw), 2)
+            print(f"warmed {fw} imports in {meta['warm_import_s'][fw]} s", file=sys.stderr, flush=True)
     runs: list[dict[str, Any]] = []
     for i, fw in enumerate(order):
         if i and args.pause > 0:

@@ -11,7 +11,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -81,7 +80,9 @@ def policy_checkpoint_path(cfg: Config) -> str:
     if path is None:
         prefix = "checkpoint" if kind == "latest" else "best"
         folder = os.path.join(experiment_dir(cfg, mkdir=False), f"checkpoint_p{policy_id}")
-        hint = " (try --load_checkpoint_kind=latest)" if kind == "best" else " (has the experiment trained long enough?)"
+        hint = (
+            " (try --load_checkpoint_kind=latest)" if kind == "best" else " (has the experiment trained long enough?)"
+        )
         raise EvalError(f"No {prefix}_*.pth checkpoint in {folder}{hint}")
     return path
 
@@ -117,7 +118,9 @@ def load_policy(cfg: Config, env_info: EnvInfo, device: torch.device | str = "cp
         raise EvalError(str(exc)) from exc
     state = ckpt.get("model")
     if not isinstance(state, dict):
-        raise EvalError(f"Cannot load checkpoint {path}: it has no 'model' state dict (not a Sample Factory checkpoint)")
+        raise EvalError(
+            f"Cannot load checkpoint {path}: it has no 'model' state dict (not a Sample Factory checkpoint)"
+        )
     model = create_actor_critic(cfg, env_info.obs_space, env_info.action_space)
     model.model_to_device(device)
     own = model.state_dict()
@@ -165,7 +168,12 @@ def compute_actions(
     obs_t = obs_to_tensors(obs, device)
     normalized = model.normalize_obs(obs_t)
     out = model(normalized, rnn_states, action_mask=obs_t.get("action_mask"))
-    actions = argmax_actions(model.action_distribution()) if deterministic else out["actions"]
+    if deterministic:
+        distribution = model.action_distribution()
+        assert distribution is not None  # set by the forward pass above
+        actions = argmax_actions(distribution)
+    else:
+        actions = out["actions"]
     return actions.cpu().numpy(), out["new_rnn_states"]
 
 
@@ -186,7 +194,9 @@ def eval_render_mode(cfg: Config) -> str | None:
     if getattr(cfg, "no_render", False):
         return None
     if not display_available():
-        log.warning("No display found ($DISPLAY is not set): evaluating without rendering (pass --no_render to hide this)")
+        log.warning(
+            "No display found ($DISPLAY is not set): evaluating without rendering (pass --no_render to hide this)"
+        )
         return None
     return "human"
 
@@ -361,6 +371,7 @@ def enjoy(cfg: Config) -> tuple[StatusCode, float]:
     try:
         cfg = load_eval_cfg(cfg)
         action_repeat = _action_repeat(cfg)
+        _check_hub_args(cfg)
         policy_checkpoint_path(cfg)  # fail on a bad policy index / missing checkpoint before creating the env
         render_mode = eval_render_mode(cfg)
         env_cfg = AttrDict(dict(cfg))
@@ -392,15 +403,20 @@ def enjoy(cfg: Config) -> tuple[StatusCode, float]:
     return status, result.mean_reward
 
 
+def _check_hub_args(cfg: Config) -> None:
+    if not getattr(cfg, "push_to_hub", False):
+        return
+    repo = getattr(cfg, "hf_repository", None) or ""
+    parts = repo.split("/")
+    if len(parts) != 2 or not all(parts):
+        raise EvalError(f"--push_to_hub needs --hf_repository=<user>/<repo>, got {repo or 'none'}")
+
+
 def _push(cfg: Config, result: EnjoyResult) -> StatusCode:
     from sample_factory.huggingface.huggingface_utils import HubError, push_to_hf
 
-    repo = getattr(cfg, "hf_repository", None)
-    if not repo:
-        log.error("--push_to_hub needs --hf_repository=<user>/<repo>")
-        return ExperimentStatus.FAILURE
     try:
-        push_to_hf(experiment_dir(cfg, mkdir=False), repo, cfg=cfg, result=result)
+        push_to_hf(experiment_dir(cfg, mkdir=False), cfg.hf_repository, cfg=cfg, result=result)
     except HubError as exc:
         log.error("%s", exc)
         return ExperimentStatus.FAILURE

@@ -69,9 +69,7 @@ def run_eval_worker(cfg: Config, worker_idx: int, episodes_per_agent: int) -> li
     envs = []
     for i in range(num_envs):
         env_id = worker_idx * num_envs + i
-        envs.append(
-            make_env_func_batched(cfg, AttrDict(worker_index=worker_idx, vector_index=i, env_id=env_id), None)
-        )
+        envs.append(make_env_func_batched(cfg, AttrDict(worker_index=worker_idx, vector_index=i, env_id=env_id), None))
     try:
         env_info = extract_env_info(envs[0].env, cfg)
         model, _ = load_policy(cfg, env_info, "cpu")

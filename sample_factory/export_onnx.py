@@ -1,12 +1,14 @@
 """Export a trained policy to ONNX: `export_onnx(cfg, path) -> 0`.
 
 Inputs: one per observation key (+ `rnn_states` with an RNN, + `action_mask` when the env gives one). Outputs:
-`output_actions` (+ `output_rnn_states`). The batch axis is dynamic; with --eval_deterministic actions are argmax/means.
+`output_actions` (+ `output_rnn_states`). The batch axis is dynamic, for recurrent models too (their state is an
+input). With --eval_deterministic actions are argmax/means, else sampled inside the graph.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -62,11 +64,12 @@ class OnnxPolicy(nn.Module):
         if rnn_states is None:  # feed-forward models ignore the (dummy) state
             rnn_states = first.new_zeros((first.shape[0], self.rnn_size), dtype=torch.float32)
         normalized = self.model.normalize_obs(obs)
-        x = self.model.forward_head(normalized)
-        x, new_rnn_states = self.model.forward_core(x, rnn_states)
+        head = self.model.forward_head(normalized)
+        core_out, new_rnn_states = self.model.forward_core(head, rnn_states)
         kwargs = {} if mask is None else {"action_mask": mask}
-        self.model.forward_tail(x, values_only=False, sample_actions=False, **kwargs)
+        self.model.forward_tail(core_out, values_only=False, sample_actions=False, **kwargs)  # type: ignore[arg-type]
         dist = self.model.action_distribution()
+        assert dist is not None  # set by forward_tail
         actions = dist.argmax() if self.deterministic else sample_exportable(dist)
         if self.use_rnn:
             return actions, new_rnn_states
@@ -94,7 +97,7 @@ def _dummy_inputs(env_info: EnvInfo, names: list[str], rnn_size: int, batch: int
         sample = torch.as_tensor(space.sample())
         dtype = torch.float32 if sample.dtype == torch.float64 else sample.dtype
         if name == "action_mask":
-            out.append(torch.ones((batch, *space.shape), dtype=dtype))
+            out.append(torch.ones((batch, *tuple(sample.shape)), dtype=dtype))
         else:
             out.append(torch.stack([torch.as_tensor(space.sample()).to(dtype) for _ in range(batch)]))
     return tuple(out)
@@ -117,7 +120,10 @@ def export_onnx(cfg: Config, path: str) -> StatusCode:
     dummy = _dummy_inputs(env_info, names, get_rnn_size(cfg), batch=2)
     dynamic_axes = {name: {0: "batch_size"} for name in names + outputs}
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the legacy exporter's deprecation notice, tracer notes on RNN shape checks, and its batch-size advice for
+        # RNNs (which applies to models with internal initial states; ours are inputs, so any batch size works)
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapper,
             dummy,

@@ -17,6 +17,7 @@ import torch
 import sample_factory.enjoy as enjoy_module
 from sample_factory.enjoy import display_available, eval_render_mode
 from sample_factory.envs.env_utils import register_env
+from sample_factory.model.model_utils import get_rnn_size
 from sample_factory.utils.attr_dict import AttrDict
 from sample_factory.utils.utils import log
 from sf_examples.enjoy_gym_env import main as enjoy_main
@@ -167,7 +168,7 @@ def test_deterministic_actions_are_argmax(tmp_path, monkeypatch):
     env_info = obtain_env_info(cfg)
     model, _ = enjoy_module.load_policy(enjoy_module.load_eval_cfg(_cfg(tmp_path, "exp")), env_info)
     obs = {"obs": np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)}
-    rnn = torch.zeros((64, 1))
+    rnn = torch.zeros((64, get_rnn_size(cfg)))
     actions, _ = enjoy_module.compute_actions(model, obs, rnn, deterministic=True)
     with torch.no_grad():
         logits = model(model.normalize_obs({"obs": torch.from_numpy(obs["obs"])}), rnn)["action_logits"]

@@ -246,3 +246,16 @@ def test_cli_train_then_enjoy(tmp_path):
         [*enjoy, "--no_render", "--max_num_frames=400"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def test_episode_counter_wraps_the_batched_env():
+    from sample_factory.envs.env_wrappers import EpisodeCounterWrapper
+
+    env = EpisodeCounterWrapper(EnvPoolBatchedEnv(FakePool(num_envs=2)))
+    assert env.num_agents == 2 and env.is_multiagent
+    env.reset()
+    for _ in range(2):
+        *_, infos = env.step([0, 0])
+        assert infos == []
+    *_, infos = env.step([0, 0])
+    assert [info["episode_extra_stats"]["episode_number"] for info in infos] == [0, 0]

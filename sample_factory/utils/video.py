@@ -70,19 +70,19 @@ def save_video(frames: Sequence[np.ndarray], path: str, fps: int = 30, backend: 
             output_params=["-movflags", "+faststart"],
         ) as writer:
             for frame in rgb:
-                writer.append_data(frame)
+                writer.append_data(frame)  # type: ignore[attr-defined]
     elif backend == "opencv":
         import cv2
 
         h, w = rgb[0].shape[:2]
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        if not writer.isOpened():
+        cv_writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))  # type: ignore[attr-defined]
+        if not cv_writer.isOpened():
             raise VideoError(f"OpenCV could not open a video writer for {path}")
         try:
             for frame in rgb:
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                cv_writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         finally:
-            writer.release()
+            cv_writer.release()
     else:
         raise VideoError(f"Unknown video backend {backend!r}: use 'imageio-ffmpeg' or 'opencv'")
     log.info("Saved %d frames (%d fps, %s) to %s", len(rgb), fps, backend, path)

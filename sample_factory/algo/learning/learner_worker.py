@@ -111,7 +111,7 @@ class LearnerWorker:
             return
         d = self.learner.get_checkpoint_dict()
         L = self.learner
-        if kind == "best":
+        if kind == "best" and value is not None:
             L.best_performance = float(value)
             d["best_performance"] = float(value)
             ckpt.save_best_checkpoint(self.cfg, self.policy_id, d, metric or self.cfg.save_best_metric, float(value))

@@ -49,6 +49,15 @@ def build_component(
                          plane.shared.heartbeats, component_id, device)
 
 
+def torch_threads(kind: str) -> int:
+    """Intra-op threads per component: one for samplers; the learner gets a few only on machines with cores to spare
+    (on small machines extra threads spin against the other processes and slow everything down)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if kind != "learner" or cores <= 4:
+        return 1
+    return min(4, cores // 4)
+
+
 class SerialLauncher:
     """Every component in this process, stepped round-robin."""
 
@@ -61,6 +70,7 @@ class SerialLauncher:
 
     def start(self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device) -> None:
         self.channels = channels
+        torch.set_num_threads(torch_threads("serial"))
         specs = component_specs(cfg)
         self.components = [build_component(s, i, cfg, env_info, plane, channels, models, device) for i, s in enumerate(specs)]
         # learners first: they load checkpoints and publish the weights the inference workers act with
@@ -122,7 +132,7 @@ def _component_main(spec, component_id, cfg, env_info, plane, channels, models, 
     try:
         _install_global_state(state)
         kind = spec[0]
-        torch.set_num_threads(1 if kind != "learner" else max(1, min(4, os.cpu_count() or 1)))
+        torch.set_num_threads(torch_threads(kind))
         if kind == "rollout" and cfg.force_envs_single_thread:
             from threadpoolctl import threadpool_limits
 

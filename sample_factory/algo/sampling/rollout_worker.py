@@ -46,6 +46,7 @@ class _Split:
         self.t = 0
         self.pending = 0
         self.waiting_for_buffers = False
+        self.pending_obs: dict[str, np.ndarray] = {}
 
 
 class RolloutWorker:
@@ -172,7 +173,7 @@ class RolloutWorker:
             for k, v in split.pending_obs.items():
                 self._np[k][new, 0] = v
             self._np_rnn[new, 0] = 0.0
-            del split.pending_obs
+            split.pending_obs = {}
         else:
             old = split.traj
             for k in self._np:

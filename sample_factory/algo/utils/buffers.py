@@ -41,7 +41,7 @@ class TrajectoryBuffers:
         self.num_traj, self.rollout = num_traj, T
         self.obs: dict[str, torch.Tensor] = {}
         for key, space in env_info.obs_space.spaces.items():
-            self.obs[key] = torch.zeros((num_traj, T + 1, *space.shape), dtype=torch_dtype(space.dtype))
+            self.obs[key] = torch.zeros((num_traj, T + 1, *(space.shape or ())), dtype=torch_dtype(space.dtype))
         act_shape, act_dtype = action_buffer_spec(env_info.action_space)
         self.rnn_states = torch.zeros((num_traj, T + 1, get_rnn_size(cfg)), dtype=torch.float32)
         self.actions = torch.zeros((num_traj, T, *act_shape), dtype=act_dtype)

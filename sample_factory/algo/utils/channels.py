@@ -23,7 +23,7 @@ class LocalChannel:
         return self._q.popleft() if self._q else None
 
     def recv_all(self, timeout: float = 0.0, max_msgs: int = 1_000_000) -> list[Any]:
-        out = []
+        out: list[Any] = []
         while self._q and len(out) < max_msgs:
             out.append(self._q.popleft())
         return out
@@ -49,7 +49,7 @@ class ProcessChannel:
         return None
 
     def recv_all(self, timeout: float = 0.0, max_msgs: int = 1_000_000) -> list[Any]:
-        out = []
+        out: list[Any] = []
         if not self._reader.poll(timeout):
             return out
         while len(out) < max_msgs:

@@ -9,6 +9,7 @@ the same with --seed. Deterministic (argmax) actions, 20 episodes.
 import sys
 
 import gymnasium as gym
+
 from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
 from sample_factory.enjoy import enjoy
 from sample_factory.envs.env_utils import register_env

@@ -189,16 +189,20 @@ def display_available() -> bool:
 
 def eval_render_mode(cfg: Config) -> str | None:
     """'rgb_array' with --save_video, None with --no_render, else 'human' (None, with a warning, without display)."""
+    mode: str | None = "human"
     if getattr(cfg, "save_video", False):
-        return "rgb_array"
-    if getattr(cfg, "no_render", False):
-        return None
-    if not display_available():
+        mode = "rgb_array"
+    elif getattr(cfg, "no_render", False):
+        mode = None
+    elif not display_available():
         log.warning(
             "No display found ($DISPLAY is not set): evaluating without rendering (pass --no_render to hide this)"
         )
-        return None
-    return "human"
+        mode = None
+    if mode != "human" and not display_available():
+        # pygame-based envs render off-screen; without this SDL complains about the missing display on stderr
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    return mode
 
 
 def _frame(env: SlotEnv) -> np.ndarray | None:
@@ -366,6 +370,13 @@ def _report(result: EnjoyResult) -> None:
     )
 
 
+def _make_env(cfg: Config, render_mode: str | None) -> SlotEnv:
+    try:
+        return make_env_func_batched(cfg, AttrDict(worker_index=0, vector_index=0, env_id=0), render_mode)
+    except ValueError as exc:  # unknown env name: the message lists the registered ones
+        raise EvalError(" ".join(str(exc).split())) from exc
+
+
 def enjoy(cfg: Config) -> tuple[StatusCode, float]:
     """Evaluate the policy `--policy_index` of the experiment; returns (status, average episode reward)."""
     try:
@@ -377,7 +388,7 @@ def enjoy(cfg: Config) -> tuple[StatusCode, float]:
         env_cfg = AttrDict(dict(cfg))
         if getattr(cfg, "eval_env_frameskip", None):
             env_cfg.env_frameskip = int(cfg.eval_env_frameskip)
-        env = make_env_func_batched(env_cfg, AttrDict(worker_index=0, vector_index=0, env_id=0), render_mode)
+        env = _make_env(env_cfg, render_mode)
     except EvalError as exc:
         log.error("%s", exc)
         return ExperimentStatus.FAILURE, math.nan

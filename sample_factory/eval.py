@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sample_factory.algo.utils.context import child_process_state, install_child_process_state
 from sample_factory.algo.utils.env_info import extract_env_info, obtain_env_info
 from sample_factory.algo.utils.make_env import env_seed, make_env_func_batched
 from sample_factory.algo.utils.misc import ExperimentStatus
@@ -121,10 +122,8 @@ def run_eval_worker(cfg: Config, worker_idx: int, episodes_per_agent: int) -> li
 
 
 def _worker_main(cfg: Config, worker_idx: int, episodes_per_agent: int, results: Any, state: Any) -> None:
-    from sample_factory.algo.runners.launcher import _install_global_state
-
     try:
-        _install_global_state(state)
+        install_child_process_state(state)
         torch.set_num_threads(1)
         results.put(("ok", worker_idx, run_eval_worker(cfg, worker_idx, episodes_per_agent)))
     except EvalError as exc:
@@ -134,11 +133,9 @@ def _worker_main(cfg: Config, worker_idx: int, episodes_per_agent: int, results:
 
 
 def _run_workers(cfg: Config, num_workers: int, per_slot: int) -> list[dict[str, Any]]:
-    from sample_factory.algo.runners.launcher import _global_state
-
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
-    state = _global_state()
+    state = child_process_state(cfg.env)
     procs = [
         ctx.Process(target=_worker_main, args=(cfg, w, per_slot, results, state), daemon=True)
         for w in range(num_workers)

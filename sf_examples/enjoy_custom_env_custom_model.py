@@ -1,6 +1,6 @@
 """Evaluate a policy trained with `sf_examples.train_custom_env_custom_model`:
 
-    python -m sf_examples.enjoy_custom_env_custom_model --env=my_custom_env_v1 --experiment=my_exp --no_render
+python -m sf_examples.enjoy_custom_env_custom_model --env=my_custom_env_v1 --experiment=my_exp --no_render
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Evaluate a policy trained with `sf_examples.train_custom_multi_env`:
 
-    python -m sf_examples.enjoy_custom_multi_env --env=my_custom_multi_env_v1 --experiment=my_multi --no_render
+python -m sf_examples.enjoy_custom_multi_env --env=my_custom_multi_env_v1 --experiment=my_multi --no_render
 """
 
 from __future__ import annotations

@@ -29,6 +29,12 @@ helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
 
+@pytest.fixture(autouse=True)
+def _restore_sdl_driver(monkeypatch):
+    """enjoy sets SDL_VIDEODRIVER=dummy when there is no display; undo it after each test."""
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)
+
+
 @pytest.fixture
 def records():
     """Log records of the `sf` logger (it does not propagate, so caplog cannot see them)."""
@@ -203,8 +209,12 @@ class TwoAgentCounterEnv(gym.Env):
         return self._obs(), [1.0, 1.0], done, [False, False], [{}, {}]
 
 
+def make_two_agent_counter_env(full_env_name, cfg=None, env_config=None, render_mode=None):
+    return TwoAgentCounterEnv()
+
+
 def test_multi_agent_rewards_and_rnn_reset_per_agent(tmp_path, monkeypatch, records):
-    register_env("two_agent_counter", lambda *args, **kwargs: TwoAgentCounterEnv())
+    register_env("two_agent_counter", make_two_agent_counter_env)
     helpers.make_experiment(str(tmp_path), "ma", env="two_agent_counter", extra=["--use_rnn=True"])
     seen_states = []
     real = enjoy_module.compute_actions
@@ -240,6 +250,7 @@ def test_no_display_falls_back_to_no_rendering(monkeypatch, records):
     assert any("No display" in r.getMessage() for r in records if r.levelno == logging.WARNING)
     assert eval_render_mode(AttrDict(save_video=True, no_render=False)) == "rgb_array"
     assert eval_render_mode(AttrDict(save_video=False, no_render=True)) is None
+    assert os.environ.get("SDL_VIDEODRIVER") == "dummy"  # off-screen pygame rendering without a display
     monkeypatch.setenv("DISPLAY", ":0")
     assert eval_render_mode(AttrDict(save_video=False, no_render=False)) == "human"
 

@@ -11,7 +11,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from sample_factory.algo.learning import learner_worker
 from sample_factory.algo.utils.misc import ExperimentStatus
 from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
 from sample_factory.envs.env_utils import register_env
@@ -97,14 +96,25 @@ class RecordingLearner:
         pass
 
     def train(self, dataset: dict) -> dict:
-        RECORDED.append({"policy": self.policy_id, "version": self.train_step,
-                         **{k: (v["obs"].clone() if k == "obs" else v.clone()) for k, v in dataset.items()}})
+        RECORDED.append(
+            {
+                "policy": self.policy_id,
+                "version": self.train_step,
+                **{k: (v["obs"].clone() if k == "obs" else v.clone()) for k, v in dataset.items()},
+            }
+        )
         self.train_step += 1
         return {}
 
     def get_checkpoint_dict(self) -> dict:
-        return {"train_step": self.train_step, "env_steps": self.env_steps, "best_performance": -1e9,
-                "model": self.actor_critic.state_dict(), "optimizer": {}, "curr_lr": 0.0}
+        return {
+            "train_step": self.train_step,
+            "env_steps": self.env_steps,
+            "best_performance": -1e9,
+            "model": self.actor_critic.state_dict(),
+            "optimizer": {},
+            "curr_lr": 0.0,
+        }
 
     def load_checkpoint_dict(self, d: dict) -> None:
         pass
@@ -123,8 +133,17 @@ def recording(monkeypatch):
 
 
 def _run(tmp_path, env: str, *args: str) -> None:
-    argv = [f"--env={env}", "--experiment=bk", f"--train_dir={tmp_path}", "--device=cpu", "--serial_mode=True",
-            "--use_rnn=False", "--decorrelate_envs_on_one_worker=False", "--rollout=8", *args]
+    argv = [
+        f"--env={env}",
+        "--experiment=bk",
+        f"--train_dir={tmp_path}",
+        "--device=cpu",
+        "--serial_mode=True",
+        "--use_rnn=False",
+        "--decorrelate_envs_on_one_worker=False",
+        "--rollout=8",
+        *args,
+    ]
     parser, _ = parse_sf_args(argv)
     cfg = parse_full_cfg(parser, argv)
     assert run_rl(cfg) == ExperimentStatus.SUCCESS
@@ -155,7 +174,9 @@ def _check(recorded: list[dict], max_lag: int, num_policies: int = 1) -> None:
         assert ((pid == ds["policy"]) | (pid == -1)).all(), "steps of another policy in this learner's dataset"
     for env_id, counters in seen.items():
         assert len(counters) == len(set(counters)), f"env {env_id}: duplicated steps"
-        assert sorted(counters) == list(range(min(counters), min(counters) + len(counters))), f"env {env_id}: lost steps"
+        assert sorted(counters) == list(range(min(counters), min(counters) + len(counters))), (
+            f"env {env_id}: lost steps"
+        )
 
 
 @pytest.mark.parametrize(
@@ -164,8 +185,20 @@ def _check(recorded: list[dict], max_lag: int, num_policies: int = 1) -> None:
         ["--async_rl=True", "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=32"],
         ["--async_rl=False", "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=32"],
         ["--async_rl=True", "--num_workers=1", "--num_envs_per_worker=4", "--worker_num_splits=1", "--batch_size=64"],
-        ["--async_rl=False", "--num_workers=3", "--num_envs_per_worker=4", "--batch_size=96", "--num_batches_per_epoch=2"],
-        ["--async_rl=True", "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=16", "--num_batches_to_accumulate=1"],
+        [
+            "--async_rl=False",
+            "--num_workers=3",
+            "--num_envs_per_worker=4",
+            "--batch_size=96",
+            "--num_batches_per_epoch=2",
+        ],
+        [
+            "--async_rl=True",
+            "--num_workers=2",
+            "--num_envs_per_worker=2",
+            "--batch_size=16",
+            "--num_batches_to_accumulate=1",
+        ],
     ],
 )
 def test_single_agent_bookkeeping(tmp_path, recording, args):
@@ -175,8 +208,15 @@ def test_single_agent_bookkeeping(tmp_path, recording, args):
 
 @pytest.mark.parametrize("async_rl", [True, False])
 def test_multi_agent_inactive_bookkeeping(tmp_path, recording, async_rl):
-    _run(tmp_path, "counting_multi_env", "--train_for_env_steps=3000", f"--async_rl={async_rl}", "--num_workers=2",
-         "--num_envs_per_worker=2", "--batch_size=64")
+    _run(
+        tmp_path,
+        "counting_multi_env",
+        "--train_for_env_steps=3000",
+        f"--async_rl={async_rl}",
+        "--num_workers=2",
+        "--num_envs_per_worker=2",
+        "--batch_size=64",
+    )
     _check(recording, max_lag=10)
     inactive = sum(int((ds["policy_id"] == -1).sum()) for ds in recording)
     assert inactive > 0, "inactive agent steps must be marked policy_id == -1"
@@ -184,14 +224,29 @@ def test_multi_agent_inactive_bookkeeping(tmp_path, recording, async_rl):
 
 @pytest.mark.parametrize("async_rl", [True, False])
 def test_two_policies_bookkeeping(tmp_path, recording, async_rl):
-    _run(tmp_path, "counting_env", "--train_for_env_steps=3000", "--num_policies=2", f"--async_rl={async_rl}",
-         "--num_workers=2", "--num_envs_per_worker=2", "--batch_size=32")
+    _run(
+        tmp_path,
+        "counting_env",
+        "--train_for_env_steps=3000",
+        "--num_policies=2",
+        f"--async_rl={async_rl}",
+        "--num_workers=2",
+        "--num_envs_per_worker=2",
+        "--batch_size=32",
+    )
     _check(recording, max_lag=10, num_policies=2)
     assert {ds["policy"] for ds in recording} == {0, 1}
 
 
 def test_sync_mode_has_no_policy_lag(tmp_path, recording):
-    _run(tmp_path, "counting_env", "--train_for_env_steps=2000", "--async_rl=False", "--num_workers=2",
-         "--num_envs_per_worker=2", "--batch_size=32")
+    _run(
+        tmp_path,
+        "counting_env",
+        "--train_for_env_steps=2000",
+        "--async_rl=False",
+        "--num_workers=2",
+        "--num_envs_per_worker=2",
+        "--batch_size=32",
+    )
     for ds in recording:
         assert (ds["policy_version"] == ds["version"]).all(), "sync mode must collect with the current policy"

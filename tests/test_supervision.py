@@ -13,14 +13,21 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "tests", "support", "faulty_env_train.py")
-COMMON = ["--device=cpu", "--use_rnn=False", "--batch_size=64", "--rollout=16", "--num_envs_per_worker=2",
-          "--decorrelate_envs_on_one_worker=False"]
+COMMON = [
+    "--device=cpu",
+    "--use_rnn=False",
+    "--batch_size=64",
+    "--rollout=16",
+    "--num_envs_per_worker=2",
+    "--decorrelate_envs_on_one_worker=False",
+]
 
 
 def _start(tmp_path, env: str, *extra: str) -> subprocess.Popen:
     cmd = [sys.executable, SCRIPT, f"--env={env}", "--experiment=sup", f"--train_dir={tmp_path}", *COMMON, *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            cwd=str(tmp_path))
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=str(tmp_path)
+    )
 
 
 def _session_leftovers(pgid: int) -> list[psutil.Process]:
@@ -70,8 +77,14 @@ def test_env_exception_stops_within_seconds(tmp_path):
 
 
 def test_hanging_env_is_named(tmp_path):
-    proc = _start(tmp_path, "hang_env", "--num_workers=1", "--heartbeat_reporting_interval=4",
-                  "--heartbeat_interval=1", "--train_for_seconds=300")
+    proc = _start(
+        tmp_path,
+        "hang_env",
+        "--num_workers=1",
+        "--heartbeat_reporting_interval=4",
+        "--heartbeat_interval=1",
+        "--train_for_seconds=300",
+    )
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode not in (0, None), out
     assert "RolloutWorker_w0" in out and "no progress" in out, out

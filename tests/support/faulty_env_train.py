@@ -1,6 +1,6 @@
 """Training script with deliberately broken envs, for the supervision tests (run as a subprocess).
 
-    python tests/support/faulty_env_train.py --env=crash_env --experiment=x --train_dir=/tmp/td
+python tests/support/faulty_env_train.py --env=crash_env --experiment=x --train_dir=/tmp/td
 """
 
 from __future__ import annotations

@@ -60,11 +60,22 @@ class LearnerWorker:
             path = latest_checkpoint_path(self.cfg, self.policy_id, self.cfg.load_checkpoint_kind)
             if path is not None:
                 self.learner.load_checkpoint_dict(load_checkpoint(path, self.device))
-                log.info("%s: resumed from %s (train_step %d, env_steps %d)", self.name, path,
-                         self.learner.train_step, self.learner.env_steps)
+                log.info(
+                    "%s: resumed from %s (train_step %d, env_steps %d)",
+                    self.name,
+                    path,
+                    self.learner.train_step,
+                    self.learner.env_steps,
+                )
         self._publish()
         self.channels.runner.send(
-            ("learner_ready", self.policy_id, self.learner.env_steps, self.learner.train_step, self.learner.best_performance)
+            (
+                "learner_ready",
+                self.policy_id,
+                self.learner.env_steps,
+                self.learner.train_step,
+                self.learner.best_performance,
+            )
         )
 
     def _publish(self) -> None:

@@ -17,6 +17,7 @@ import torch
 
 from sample_factory.algo.runners.wiring import Channels, Plane
 from sample_factory.algo.utils.channels import LocalChannel, ProcessChannel
+from sample_factory.algo.utils.context import child_process_state, install_child_process_state
 from sample_factory.utils.typing import Config
 from sample_factory.utils.utils import log
 
@@ -30,23 +31,51 @@ def component_specs(cfg: Config) -> list[tuple[str, int, int]]:
 
 
 def build_component(
-    spec: tuple[str, int, int], component_id: int, cfg: Config, env_info: Any, plane: Plane, channels: Channels,
-    models: list[Any], device: torch.device,
+    spec: tuple[str, int, int],
+    component_id: int,
+    cfg: Config,
+    env_info: Any,
+    plane: Plane,
+    channels: Channels,
+    models: list[Any],
+    device: torch.device,
 ) -> Any:
     kind, a, b = spec
     if kind == "rollout":
         from sample_factory.algo.sampling.rollout_worker import RolloutWorker
 
-        return RolloutWorker(cfg, env_info, a, plane.buffers, plane.pools[a], channels, plane.shared.heartbeats, component_id)
+        return RolloutWorker(
+            cfg, env_info, a, plane.buffers, plane.pools[a], channels, plane.shared.heartbeats, component_id
+        )
     if kind == "inference":
         from sample_factory.algo.sampling.inference_worker import InferenceWorker
 
-        return InferenceWorker(cfg, a, b, plane.buffers, models[a], channels, plane.shared.policy_versions,
-                               plane.shared.heartbeats, component_id, device)
+        return InferenceWorker(
+            cfg,
+            a,
+            b,
+            plane.buffers,
+            models[a],
+            channels,
+            plane.shared.policy_versions,
+            plane.shared.heartbeats,
+            component_id,
+            device,
+        )
     from sample_factory.algo.learning.learner_worker import LearnerWorker
 
-    return LearnerWorker(cfg, env_info, a, plane.buffers, models[a], channels, plane.shared.policy_versions,
-                         plane.shared.heartbeats, component_id, device)
+    return LearnerWorker(
+        cfg,
+        env_info,
+        a,
+        plane.buffers,
+        models[a],
+        channels,
+        plane.shared.policy_versions,
+        plane.shared.heartbeats,
+        component_id,
+        device,
+    )
 
 
 def torch_threads(kind: str) -> int:
@@ -68,11 +97,15 @@ class SerialLauncher:
         self.components: list[Any] = []
         self.failed = False
 
-    def start(self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device) -> None:
+    def start(
+        self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device
+    ) -> None:
         self.channels = channels
         torch.set_num_threads(torch_threads("serial"))
         specs = component_specs(cfg)
-        self.components = [build_component(s, i, cfg, env_info, plane, channels, models, device) for i, s in enumerate(specs)]
+        self.components = [
+            build_component(s, i, cfg, env_info, plane, channels, models, device) for i, s in enumerate(specs)
+        ]
         # learners first: they load checkpoints and publish the weights the inference workers act with
         for c in sorted(self.components, key=lambda c: 0 if c.name.startswith("Learner") else 1):
             try:
@@ -107,22 +140,6 @@ class SerialLauncher:
                     c.close()
 
 
-def _global_state() -> tuple[dict, Any]:
-    """What a user script registered in the main process (envs, model factories): spawned children need it too."""
-    from sample_factory.envs import env_utils
-    from sample_factory.model.model_factory import sf_global_context
-
-    return dict(env_utils._ENV_REGISTRY), sf_global_context()
-
-
-def _install_global_state(state: tuple[dict, Any]) -> None:
-    from sample_factory.envs import env_utils
-    from sample_factory.model.model_factory import set_global_context
-
-    env_utils._ENV_REGISTRY.update(state[0])
-    set_global_context(state[1])
-
-
 def _component_main(spec, component_id, cfg, env_info, plane, channels, models, device, name, state) -> None:  # noqa: ANN001
     """Entry point of a child process."""
     import signal
@@ -130,7 +147,7 @@ def _component_main(spec, component_id, cfg, env_info, plane, channels, models, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides how to stop
     component = None
     try:
-        _install_global_state(state)
+        install_child_process_state(state)
         kind = spec[0]
         torch.set_num_threads(torch_threads(kind))
         if kind == "rollout" and cfg.force_envs_single_thread:
@@ -188,9 +205,11 @@ class ParallelLauncher:
     def channel_factory(self) -> ProcessChannel:
         return ProcessChannel(self.ctx)
 
-    def start(self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device) -> None:
+    def start(
+        self, cfg: Config, env_info: Any, plane: Plane, channels: Channels, models: list[Any], device: torch.device
+    ) -> None:
         specs = component_specs(cfg)
-        state = _global_state()
+        state = child_process_state(cfg.env)
         for i, spec in enumerate(specs):
             name = plane.component_names[i]
             p = self.ctx.Process(
@@ -207,7 +226,11 @@ class ParallelLauncher:
         pass
 
     def failures(self) -> list[str]:
-        return [f"{name} exited unexpectedly with code {p.exitcode}" for name, p in self.processes if not p.is_alive() and p.exitcode not in (0, None)]
+        return [
+            f"{name} exited unexpectedly with code {p.exitcode}"
+            for name, p in self.processes
+            if not p.is_alive() and p.exitcode not in (0, None)
+        ]
 
     def alive(self) -> list[str]:
         return [name for name, p in self.processes if p.is_alive()]

@@ -61,7 +61,9 @@ class Runner:
         self.env_steps: dict[int, int] = dict.fromkeys(range(P), 0)
         self.train_step: dict[int, int] = dict.fromkeys(range(P), 0)
         self.best_performance: dict[int, float] = dict.fromkeys(range(P), -1e9)
-        self.policy_avg_stats: dict[str, list[deque]] = defaultdict(lambda: [deque(maxlen=cfg.stats_avg) for _ in range(P)])
+        self.policy_avg_stats: dict[str, list[deque]] = defaultdict(
+            lambda: [deque(maxlen=cfg.stats_avg) for _ in range(P)]
+        )
         self.policy_lag: dict[int, dict[str, float]] = defaultdict(dict)
         self.writers: dict[int, Any] = {}
         self.learners: list[Any] = []
@@ -155,7 +157,12 @@ class Runner:
         cfg = self.cfg
         now = time.monotonic()
         timers = {
-            "report": now, "summaries": now, "save": now, "best": now, "milestone": now, "train_info": now,
+            "report": now,
+            "summaries": now,
+            "save": now,
+            "best": now,
+            "milestone": now,
+            "train_info": now,
             "heartbeat": now,
         }
         startup_deadline = now + max(60.0, 3 * cfg.heartbeat_reporting_interval)
@@ -320,7 +327,9 @@ class Runner:
         fps10, fps60, fps300 = self._fps(now)
         total = sum(self.env_steps.values())
         self.last_fps = fps10
-        throughput = ", ".join(f"{p}: {fps10 / max(1, self.cfg.num_policies):.1f}" for p in range(self.cfg.num_policies))
+        throughput = ", ".join(
+            f"{p}: {fps10 / max(1, self.cfg.num_policies):.1f}" for p in range(self.cfg.num_policies)
+        )
         lag = ""
         for p in range(self.cfg.num_policies):
             d = self.policy_lag.get(p)
@@ -328,9 +337,19 @@ class Runner:
                 lag += f" Policy #{p} lag: (min: {d.get('version_diff_min', 0):.1f}, avg: {d.get('version_diff_avg', 0):.1f}, max: {d.get('version_diff_max', 0):.1f})"
         log.info(
             "Fps is (10 sec: %.1f, 60 sec: %.1f, 300 sec: %.1f). Total num frames: %d. Throughput: %s. Samples: %d.%s",
-            fps10, fps60, fps300, total, throughput, self.samples_collected, lag,
+            fps10,
+            fps60,
+            fps300,
+            total,
+            throughput,
+            self.samples_collected,
+            lag,
         )
-        rewards = [(p, f"{np.mean(self.policy_avg_stats['reward'][p]):.3f}") for p in range(self.cfg.num_policies) if self.policy_avg_stats["reward"][p]]
+        rewards = [
+            (p, f"{np.mean(self.policy_avg_stats['reward'][p]):.3f}")
+            for p in range(self.cfg.num_policies)
+            if self.policy_avg_stats["reward"][p]
+        ]
         if rewards:
             log.info("Avg episode reward: %s", rewards)
         self._progress(now, total, fps10)
@@ -354,14 +373,20 @@ class Runner:
 
             from sample_factory.utils.utils import experiment_dir, summaries_dir
 
-            self.writers[pid] = SummaryWriter(summaries_dir(experiment_dir(self.cfg), pid), flush_secs=self.cfg.flush_summaries_interval)
+            self.writers[pid] = SummaryWriter(
+                summaries_dir(experiment_dir(self.cfg), pid), flush_secs=self.cfg.flush_summaries_interval
+            )
         return self.writers[pid]
 
     def _write_summaries(self, now: float) -> None:
         from sample_factory.algo.utils.misc import memory_stats
 
-        fps10 = getattr(self, "last_fps", math.nan)
+        fps10 = self._fps(now)[0]
+        if not np.isfinite(fps10) and now - self.start_time > 1.0:  # short runs: the average since the start
+            fps10 = (sum(self.env_steps.values()) - self._env_steps_at_start) / (now - self.start_time)
         for pid in range(self.cfg.num_policies):
+            if pid not in self._ready:
+                continue  # its env_steps are not known until the learner has loaded its checkpoint
             w = self._writer(pid)
             x = self.env_steps[pid]
             for key, deques in self.policy_avg_stats.items():
@@ -420,7 +445,9 @@ class Runner:
         collected = {p: s for p, s in self.env_steps.items()}
         fps = (total - self._env_steps_at_start) / max(elapsed, 1e-9)
         log.info("Collected %s, FPS: %.1f", collected, fps)
-        log.info("Stopped (%s) after %.1f s; shutdown took %.1f s", self.stopped_by or "done", elapsed, time.monotonic() - t0)
+        log.info(
+            "Stopped (%s) after %.1f s; shutdown took %.1f s", self.stopped_by or "done", elapsed, time.monotonic() - t0
+        )
         from sample_factory.cfg.experiment import detach_log_file
 
         detach_log_file(self.cfg)

@@ -39,7 +39,10 @@ def start_experiment(runner: Any) -> StatusCode:
         torch.manual_seed(cfg.seed)
     log.info(
         "Env %s: obs %s, actions %s, %d agent(s) per env",
-        cfg.env, dict(env_info.obs_space.spaces), env_info.action_space, env_info.num_agents,
+        cfg.env,
+        dict(env_info.obs_space.spaces),
+        env_info.action_space,
+        env_info.num_agents,
     )
     for o in runner.observers:
         o.on_init(runner)

@@ -1,8 +1,8 @@
 """All the wiring in one place: buffers, channels and trajectory pools, and the components that use them.
 
-    rollout workers --req(traj, t)--> inference workers --act--> rollout workers
-    rollout workers --traj(indices)--> learner of that policy --free(indices)--> owning rollout worker
-    every component --episodes/train/timing/error--> runner
+rollout workers --req(traj, t)--> inference workers --act--> rollout workers
+rollout workers --traj(indices)--> learner of that policy --free(indices)--> owning rollout worker
+every component --episodes/train/timing/error--> runner
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ class Plane:
 
 def component_names(cfg: Config) -> list[str]:
     names = [f"RolloutWorker_w{i}" for i in range(cfg.num_workers)]
-    names += [f"InferenceWorker_p{p}-w{k}" for p in range(cfg.num_policies) for k in range(cfg.policy_workers_per_policy)]
+    names += [
+        f"InferenceWorker_p{p}-w{k}" for p in range(cfg.num_policies) for k in range(cfg.policy_workers_per_policy)
+    ]
     names += [f"Learner_p{p}" for p in range(cfg.num_policies)]
     return names
 
@@ -78,5 +80,7 @@ def make_plane(cfg: Config, env_info: EnvInfo, share: bool) -> Plane:
         start += n
     names = component_names(cfg)
     buffers = TrajectoryBuffers(cfg, env_info, start, share=share)
-    shared = SharedState(cfg.num_workers * cfg.num_envs_per_worker * env_info.num_agents, cfg.num_policies, len(names), share)
+    shared = SharedState(
+        cfg.num_workers * cfg.num_envs_per_worker * env_info.num_agents, cfg.num_policies, len(names), share
+    )
     return Plane(buffers, shared, pools, names)

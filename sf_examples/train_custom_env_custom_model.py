@@ -119,7 +119,9 @@ class CustomEncoder(Encoder):
 
     def __init__(self, cfg: Config, obs_space: ObsSpace) -> None:
         super().__init__(cfg)
+        assert isinstance(obs_space, gym.spaces.Dict), "encoders receive a Dict space ({'obs': ...} for a Box env)"
         obs_shape = obs_space["obs"].shape
+        assert obs_shape is not None and len(obs_shape) == 3, f"expected a [C, H, W] image, got {obs_shape}"
         act = nonlinearity(cfg)
         self.conv_head = nn.Sequential(
             nn.Conv2d(obs_shape[0], 8, kernel_size=3, stride=1),

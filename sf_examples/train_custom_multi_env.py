@@ -73,13 +73,17 @@ class CustomMultiEnv(gym.Env):
     def _infos(self) -> list[dict[str, Any]]:
         return [{"is_active": self._is_active(i)} for i in range(self.num_agents)]
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[list[np.ndarray], list[dict]]:
+    def reset(  # type: ignore[override]  # multi-agent: lists per agent
+        self, *, seed: int | None = None, options: dict | None = None
+    ) -> tuple[list[np.ndarray], list[dict]]:
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         self._new_episode_state()
         return self._obs(), self._infos()
 
-    def step(self, actions: list[Any]) -> tuple[list[np.ndarray], list[float], list[bool], list[bool], list[dict]]:
+    def step(  # type: ignore[override]  # multi-agent: lists per agent
+        self, actions: list[Any]
+    ) -> tuple[list[np.ndarray], list[float], list[bool], list[bool], list[dict]]:
         acts = np.zeros(self.num_agents, dtype=np.int64)
         for i in range(self.num_agents):
             if self._is_active(i):

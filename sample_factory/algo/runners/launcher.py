@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from sample_factory.algo.runners.wiring import Channels, Plane
+from sample_factory.algo.runners.wiring import Channels, Plane, fused_inference, num_inference_workers
 from sample_factory.algo.utils.channels import LocalChannel, ProcessChannel
 from sample_factory.algo.utils.context import child_process_state, install_child_process_state
 from sample_factory.utils.typing import Config
@@ -25,7 +25,7 @@ from sample_factory.utils.utils import log
 def component_specs(cfg: Config) -> list[tuple[str, int, int]]:
     """(kind, policy_or_worker index, sub index) per component, in the order of `wiring.component_names`."""
     specs = [("rollout", w, 0) for w in range(cfg.num_workers)]
-    specs += [("inference", p, k) for p in range(cfg.num_policies) for k in range(cfg.policy_workers_per_policy)]
+    specs += [("inference", p, k) for p in range(cfg.num_policies) for k in range(num_inference_workers(cfg))]
     specs += [("learner", p, 0) for p in range(cfg.num_policies)]
     return specs
 
@@ -140,35 +140,69 @@ class SerialLauncher:
                     c.close()
 
 
-def _component_main(spec, component_id, cfg, env_info, plane, channels, models, device, name, state) -> None:  # noqa: ANN001
-    """Entry point of a child process."""
+def process_groups(cfg: Config) -> list[list[int]]:
+    """Which components share a process (indices into `component_specs`): with fused inference each rollout worker
+    runs with its own inference workers; every other component gets a process of its own."""
+    specs = component_specs(cfg)
+    if not fused_inference(cfg):
+        return [[i] for i in range(len(specs))]
+    groups: dict[tuple, list[int]] = {}
+    for i, (kind, a, b) in enumerate(specs):
+        key = ("worker", a) if kind == "rollout" else ("worker", b) if kind == "inference" else ("learner", a)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _group_main(members, cfg, env_info, plane, channels, models, device, state) -> None:  # noqa: ANN001
+    """Entry point of a child process: run its components round-robin until one is told to stop.
+
+    `members` is a list of (spec, component_id, name). Any exception is reported with the failing component's name.
+    """
     import signal
+    from multiprocessing.connection import wait
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides how to stop
-    component = None
+    components: list[Any] = []
+    name = members[0][2]
     try:
         install_child_process_state(state)
-        kind = spec[0]
-        torch.set_num_threads(torch_threads(kind))
-        if kind == "rollout" and cfg.force_envs_single_thread:
+        kinds = {spec[0] for spec, _, _ in members}
+        main_kind = "rollout" if "rollout" in kinds else members[0][0][0]
+        torch.set_num_threads(torch_threads(main_kind))
+        if main_kind == "rollout" and cfg.force_envs_single_thread:
             from threadpoolctl import threadpool_limits
 
             threadpool_limits(1)
-        _set_niceness(cfg, kind)
-        _set_affinity(cfg, kind, spec[1])
-        component = build_component(spec, component_id, cfg, env_info, plane, channels, models, device)
-        component.init()
-        while component.step(0.05):
-            pass
-        component.report_timing()
+        _set_niceness(cfg, main_kind)
+        _set_affinity(cfg, main_kind, members[0][0][1])
+        for spec, component_id, name in members:
+            components.append(build_component(spec, component_id, cfg, env_info, plane, channels, models, device))
+        for c in sorted(components, key=lambda c: 0 if c.name.startswith("Inference") else 1):
+            name = c.name
+            c.init()
+        local = [c.inbox for c in components if isinstance(c.inbox, LocalChannel)]
+        readers = [c.inbox.reader for c in components if isinstance(c.inbox, ProcessChannel)]
+        running = True
+        while running:
+            for c in components:
+                name = c.name
+                if not c.step(0.0):
+                    running = False
+                    break
+            if running and not any(len(ch) for ch in local):
+                wait(readers, timeout=0.05)
+        for c in components:
+            name = c.name
+            c.report_timing()
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the runner
         channels.runner.send(("error", name, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
-        if component is not None and hasattr(component, "close"):
-            try:
-                component.close()
-            except Exception:  # noqa: BLE001
-                pass
+        for c in components:
+            if hasattr(c, "close"):
+                try:
+                    c.close()
+                except Exception:  # noqa: BLE001
+                    pass
 
 
 def _set_niceness(cfg: Config, kind: str) -> None:
@@ -210,11 +244,12 @@ class ParallelLauncher:
     ) -> None:
         specs = component_specs(cfg)
         state = child_process_state(cfg.env)
-        for i, spec in enumerate(specs):
-            name = plane.component_names[i]
+        for group in process_groups(cfg):
+            members = [(specs[i], i, plane.component_names[i]) for i in group]
+            name = "+".join(plane.component_names[i] for i in group)
             p = self.ctx.Process(
-                target=_component_main,
-                args=(spec, i, cfg, env_info, plane, channels, models, device, name, state),
+                target=_group_main,
+                args=(members, cfg, env_info, plane, channels, models, device, state),
                 name=name,
                 daemon=True,
             )

@@ -16,20 +16,42 @@ from sample_factory.algo.utils.env_info import EnvInfo
 from sample_factory.utils.typing import Config
 
 
+def fused_inference(cfg: Config) -> bool:
+    """On the CPU, each rollout worker process runs its own inference (no inter-process hop per env step, and no
+    extra processes competing for cores); `policy_workers_per_policy` separate inference processes batch requests
+    of many workers on the GPU."""
+    return not cfg.serial_mode and cfg.device != "gpu"
+
+
+def num_inference_workers(cfg: Config) -> int:
+    return cfg.num_workers if fused_inference(cfg) else cfg.policy_workers_per_policy
+
+
 @dataclass
 class Channels:
     runner: Any
     rollout: list[Any]
     inference: list[list[Any]]  # [policy_id][inference worker idx]
     learner: list[Any]  # [policy_id]
+    fused: bool = False
+
+    def inference_target(self, policy_id: int, worker_idx: int, request_no: int) -> Any:
+        workers = self.inference[policy_id]
+        return workers[worker_idx] if self.fused else workers[request_no % len(workers)]
 
 
 def make_channels(cfg: Config, factory: Any) -> Channels:
+    """Fused inference channels never leave their rollout worker's process, so they are plain in-process queues."""
+    from sample_factory.algo.utils.channels import LocalChannel
+
+    fused = fused_inference(cfg)
+    inference_factory = LocalChannel if fused else factory
     return Channels(
         runner=factory(),
         rollout=[factory() for _ in range(cfg.num_workers)],
-        inference=[[factory() for _ in range(cfg.policy_workers_per_policy)] for _ in range(cfg.num_policies)],
+        inference=[[inference_factory() for _ in range(num_inference_workers(cfg))] for _ in range(cfg.num_policies)],
         learner=[factory() for _ in range(cfg.num_policies)],
+        fused=fused,
     )
 
 
@@ -65,9 +87,7 @@ class Plane:
 
 def component_names(cfg: Config) -> list[str]:
     names = [f"RolloutWorker_w{i}" for i in range(cfg.num_workers)]
-    names += [
-        f"InferenceWorker_p{p}-w{k}" for p in range(cfg.num_policies) for k in range(cfg.policy_workers_per_policy)
-    ]
+    names += [f"InferenceWorker_p{p}-w{k}" for p in range(cfg.num_policies) for k in range(num_inference_workers(cfg))]
     names += [f"Learner_p{p}" for p in range(cfg.num_policies)]
     return names
 

@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -47,6 +48,21 @@ class _Split:
         self.pending = 0
         self.waiting_for_buffers = False
         self.pending_obs: dict[str, np.ndarray] = {}
+        # single-agent envs with plain array observations take the fast stepping path
+        self.plain = all(
+            not e.multi
+            and e.obs_keys == ["obs"]
+            and not isinstance(getattr(e.env, "observation_space", None), gym.spaces.Dict)
+            for e in envs
+        )
+        self.raw_envs = [e.env for e in envs]
+        if self.plain:
+            space = envs[0].observation_space["obs"]
+            self.obs_buf = np.zeros((self.num_slots, *space.shape), dtype=space.dtype)
+            self.rew_buf = np.zeros(self.num_slots, dtype=np.float32)
+            self.term_buf = np.zeros(self.num_slots, dtype=bool)
+            self.trunc_buf = np.zeros(self.num_slots, dtype=bool)
+            self.infos: list[dict] = [{} for _ in range(self.num_slots)]
 
 
 class RolloutWorker:
@@ -201,33 +217,45 @@ class RolloutWorker:
         for p in policies:
             p = int(p)
             traj = split.traj if len(policies) == 1 else split.traj[split.policy == p]
-            k = self.num_requests % self.cfg.policy_workers_per_policy
-            self.channels.inference[p][k].send(("req", self.worker_idx, s, traj.tolist(), split.t))
+            target = self.channels.inference_target(p, self.worker_idx, self.num_requests)
+            target.send(("req", self.worker_idx, s, traj.tolist(), split.t))
         self.num_requests += 1
+
+    def _step_envs(self, split: _Split, actions: np.ndarray) -> tuple:
+        """Step every env of the split; one row per slot in the returned arrays."""
+        if split.plain:  # single-agent envs with array observations: no per-env dicts or stacking
+            env_actions = self._actions_to_env(split.envs[0].action_space, actions)
+            obs, rew, term, trunc, infos = split.obs_buf, split.rew_buf, split.term_buf, split.trunc_buf, split.infos
+            for i, env in enumerate(split.raw_envs):
+                o, r, te, tr, info = env.step(env_actions[i])
+                if te or tr:
+                    o, _ = env.reset()
+                obs[i], rew[i], term[i], trunc[i], infos[i] = o, r, te, tr, info
+            return {"obs": obs}, rew, term, trunc, infos
+        row = 0
+        obs_parts, rew_parts, term_parts, trunc_parts, infos = [], [], [], [], []
+        for env in split.envs:
+            n = env.num_agents
+            rows = actions[row : row + n]
+            o, r, te, tr, inf = env.step(rows, self._actions_to_env(env.action_space, rows))
+            obs_parts.append(o)
+            rew_parts.append(r)
+            term_parts.append(te)
+            trunc_parts.append(tr)
+            infos.extend(inf if len(inf) == n else [{}] * n)
+            row += n
+        if len(split.envs) == 1:
+            return obs_parts[0], rew_parts[0], term_parts[0], trunc_parts[0], infos
+        obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
+        return obs, np.concatenate(rew_parts), np.concatenate(term_parts), np.concatenate(trunc_parts), infos
 
     def _step_split(self, s: int, split: _Split) -> None:
         t0 = time.perf_counter()
         traj, t = split.traj, split.t
-        actions = self._np_actions[traj, t]
-        row = 0
-        obs_parts, rew_parts, term_parts, trunc_parts = [], [], [], []
-        for env in split.envs:
-            n = env.num_agents
-            rows = actions[row : row + n]
-            obs, rew, term, trunc, infos = env.step(rows, self._actions_to_env(env.action_space, rows))
-            obs_parts.append(obs)
-            rew_parts.append(rew)
-            term_parts.append(term)
-            trunc_parts.append(trunc)
-            self._record_infos(split, row, infos, term | trunc, rew)
-            row += n
-        t1 = time.perf_counter()
-        if len(split.envs) == 1:
-            obs, rew, term, trunc = obs_parts[0], rew_parts[0], term_parts[0], trunc_parts[0]
-        else:
-            obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
-            rew, term, trunc = np.concatenate(rew_parts), np.concatenate(term_parts), np.concatenate(trunc_parts)
+        obs, rew, term, trunc, infos = self._step_envs(split, self._np_actions[traj, t])
         done = term | trunc
+        self._record_infos(split, infos, done, rew)
+        t1 = time.perf_counter()
         self._np_rewards[traj, t] = rew
         self._np_dones[traj, t] = done
         self._np_time_outs[traj, t] = trunc
@@ -248,33 +276,29 @@ class RolloutWorker:
                 return
         self._request_inference(s, split)
 
-    def _record_infos(self, split: _Split, row: int, infos: list[dict], done: np.ndarray, rew: np.ndarray) -> None:
-        n = len(done)
-        sl = slice(row, row + n)
-        split.active_prev[sl] = split.active[sl]
-        split.ep_reward[sl] += rew
-        split.ep_len[sl] += 1
-        for i in range(n):
-            info = infos[i] if i < len(infos) else {}
+    def _record_infos(self, split: _Split, infos: list[dict], done: np.ndarray, rew: np.ndarray) -> None:
+        split.active_prev[:] = split.active
+        split.ep_reward += rew
+        split.ep_len += 1
+        for i, info in enumerate(infos):
             if info and "is_active" in info:
-                split.active[row + i] = bool(info["is_active"])
-            if done[i]:
-                r = row + i
-                extra = info.get("episode_extra_stats") if info else None
-                true_obj = info.get("true_objective", split.ep_reward[r]) if info else split.ep_reward[r]
-                rec = info.get("episode") if info else None
-                self.episodes.append(
-                    (
-                        int(split.policy[r]),
-                        float(split.ep_reward[r]),
-                        int(split.ep_len[r]) * self.frameskip,
-                        float(true_obj),
-                        dict(extra) if extra else None,
-                        (float(np.asarray(rec["r"]).item()), float(np.asarray(rec["l"]).item())) if rec else None,
-                    )
+                split.active[i] = bool(info["is_active"])
+        for r in np.flatnonzero(done):
+            info = infos[r] if r < len(infos) and infos[r] else {}
+            extra = info.get("episode_extra_stats")
+            rec = info.get("episode")
+            self.episodes.append(
+                (
+                    int(split.policy[r]),
+                    float(split.ep_reward[r]),
+                    int(split.ep_len[r]) * self.frameskip,
+                    float(info.get("true_objective", split.ep_reward[r])),
+                    dict(extra) if extra else None,
+                    (float(np.asarray(rec["r"]).item()), float(np.asarray(rec["l"]).item())) if rec else None,
                 )
-                split.ep_reward[r] = 0.0
-                split.ep_len[r] = 0
+            )
+            split.ep_reward[r] = 0.0
+            split.ep_len[r] = 0
 
     # ------------------------------------------------------------------- loop
     def step(self, timeout: float) -> bool:

@@ -58,5 +58,7 @@ class ProcessChannel:
                 break
         return out
 
-    def fileno(self) -> int:
-        return self._reader.fileno()
+    @property
+    def reader(self) -> Any:
+        """The receiving end, for `multiprocessing.connection.wait`."""
+        return self._reader

@@ -175,7 +175,8 @@ def _group_main(members, cfg, env_info, plane, channels, models, device, state) 
             threadpool_limits(1)
         _set_niceness(cfg, main_kind)
         _set_affinity(cfg, main_kind, members[0][0][1])
-        for spec, component_id, name in members:
+        for spec, component_id, member_name in members:
+            name = member_name  # named in the error report if building it fails
             components.append(build_component(spec, component_id, cfg, env_info, plane, channels, models, device))
         for c in sorted(components, key=lambda c: 0 if c.name.startswith("Inference") else 1):
             name = c.name

@@ -29,6 +29,13 @@ MSG_TRAINING_INFO = "train_info"
 MSG_REWARD_SHAPING = "shaping"
 
 
+def _action_row(action: object) -> np.ndarray:
+    """One sampled env action as a flat float row (Tuple parts concatenated), as batched envs expect."""
+    if isinstance(action, tuple | list):
+        return np.concatenate([np.asarray(a, dtype=np.float32).reshape(-1) for a in action])
+    return np.asarray(action, dtype=np.float32).reshape(-1)
+
+
 class _Split:
     """Envs stepped together; all their slots are at the same step `t` of their trajectories."""
 
@@ -58,7 +65,7 @@ class _Split:
         self.raw_envs = [e.env for e in envs]
         if self.plain:
             space = envs[0].observation_space["obs"]
-            self.obs_buf = np.zeros((self.num_slots, *space.shape), dtype=space.dtype)
+            self.obs_buf = np.zeros((self.num_slots, *(space.shape or ())), dtype=space.dtype)
             self.rew_buf = np.zeros(self.num_slots, dtype=np.float32)
             self.term_buf = np.zeros(self.num_slots, dtype=bool)
             self.trunc_buf = np.zeros(self.num_slots, dtype=bool)
@@ -146,7 +153,7 @@ class RolloutWorker:
         space = env.action_space
         for _ in range(num_steps):
             acts = [space.sample() for _ in range(env.num_agents)]
-            rows = np.stack([np.asarray(a, dtype=np.float32).reshape(-1) for a in acts])
+            rows = np.stack([_action_row(a) for a in acts])
             obs, _, _, _, _ = env.step(rows, acts)
         return obs
 
@@ -246,8 +253,8 @@ class RolloutWorker:
             row += n
         if len(split.envs) == 1:
             return obs_parts[0], rew_parts[0], term_parts[0], trunc_parts[0], infos
-        obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
-        return obs, np.concatenate(rew_parts), np.concatenate(term_parts), np.concatenate(trunc_parts), infos
+        merged = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
+        return merged, np.concatenate(rew_parts), np.concatenate(term_parts), np.concatenate(trunc_parts), infos
 
     def _step_split(self, s: int, split: _Split) -> None:
         t0 = time.perf_counter()
@@ -280,9 +287,8 @@ class RolloutWorker:
         split.active_prev[:] = split.active
         split.ep_reward += rew
         split.ep_len += 1
-        for i, info in enumerate(infos):
-            if info and "is_active" in info:
-                split.active[i] = bool(info["is_active"])
+        for i, info in enumerate(infos):  # an agent without an `is_active` flag is active (upstream's reading)
+            split.active[i] = bool(info.get("is_active", True)) if info else True
         for r in np.flatnonzero(done):
             info = infos[r] if r < len(infos) and infos[r] else {}
             extra = info.get("episode_extra_stats")

@@ -2,14 +2,13 @@
 
 `Learner.train()` on a synthetic CartPole-shaped dataset (T=32, B=16: 512 samples, one epoch, one minibatch) and the
 inference call sequence `model.normalize_obs(obs)` + `model(normalized, rnn_states)` (eval mode, inference_mode) at
-several batch sizes, with torch.set_num_threads(1). Prints microseconds per sample: the minimum over repeats (the
-least disturbed measurement on a shared machine) and the median.
+several batch sizes, with torch.set_num_threads(1). Prints microseconds per sample, the minimum over repeats (the least
+disturbed measurement on a shared machine), of wall-clock time and of this thread's CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -69,15 +68,20 @@ def synthetic_dataset(learner: Learner, seed: int = 0) -> dict[str, Any]:
 
 
 def _us_per_sample(fn: Callable[[], None], samples_per_call: int, calls: int, repeats: int) -> tuple[float, float]:
-    """(min, median) over `repeats` timings of `calls` calls of `fn`, in microseconds per sample."""
+    """(wall, cpu): the minimum over `repeats` timings of `calls` calls of `fn`, in microseconds per sample.
+
+    cpu is this thread's CPU time (time.thread_time): it leaves out the time other processes held the core.
+    """
     fn()  # warm-up
-    costs = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         for _ in range(calls):
             fn()
-        costs.append((time.perf_counter() - t0) * 1e6 / (calls * samples_per_call))
-    return min(costs), statistics.median(costs)
+        c1, t1 = time.thread_time(), time.perf_counter()
+        wall.append((t1 - t0) * 1e6 / (calls * samples_per_call))
+        cpu.append((c1 - c0) * 1e6 / (calls * samples_per_call))
+    return min(wall), min(cpu)
 
 
 def bench_train(repeats: int, calls: int) -> tuple[float, float]:
@@ -120,11 +124,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; us/sample: min (median) over {args.repeats}")
-    lo, med = bench_train(args.repeats, args.train_calls)
-    print(f"train()        dataset {B * T:4d}: {lo:7.2f} ({med:7.2f})")
-    for bs, (lo, med) in bench_inference(args.batch_sizes, args.repeats, args.inference_calls).items():
-        print(f"inference      batch   {bs:4d}: {lo:7.2f} ({med:7.2f})")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.repeats} repeats; us/sample (min)")
+    print("path       samples     wall      cpu")
+    wall, cpu = bench_train(args.repeats, args.train_calls)
+    print(f"train()       {B * T:4d}  {wall:7.2f}  {cpu:7.2f}")
+    for bs, (wall, cpu) in bench_inference(args.batch_sizes, args.repeats, args.inference_calls).items():
+        print(f"inference     {bs:4d}  {wall:7.2f}  {cpu:7.2f}")
 
 
 if __name__ == "__main__":

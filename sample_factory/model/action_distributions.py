@@ -177,7 +177,10 @@ class CategoricalActionDistribution:
         return (self.log_probs - noise).argmax(dim=-1)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
-        actions = actions.reshape(actions.shape[0], -1)[:, :1].long()
+        if actions.dim() == 1 and actions.dtype == torch.int64:
+            actions = actions.unsqueeze(-1)  # the usual [B] int64 actions: two view ops fewer
+        else:
+            actions = actions.reshape(actions.shape[0], -1)[:, :1].long()
         return self.log_probs.gather(-1, actions).squeeze(-1)
 
     def entropy(self) -> torch.Tensor:

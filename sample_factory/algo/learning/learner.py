@@ -374,7 +374,9 @@ class Learner:
         losses = {
             "policy_loss": ppo_policy_loss(ratio, adv_norm, cfg.ppo_clip_ratio, valids),
             "exploration_loss": self._exploration_loss(dist, entropy, valids),
-            "kl_loss": kl_penalty_loss(kl, valids, cfg.kl_loss_coeff) if kl_penalty else values.new_zeros(()),  # type: ignore[arg-type]
+            "kl_loss": kl_penalty_loss(kl, valids, cfg.kl_loss_coeff)
+            if kl is not None and kl_penalty
+            else values.new_zeros(()),
             "value_loss": value_loss(values, mb["values"], targets, cfg.ppo_clip_value, valids) * cfg.value_loss_coeff,
         }
         # the sum in the same order as sum(losses.values()); the constant zero terms add nothing and are skipped
@@ -400,8 +402,8 @@ class Learner:
                 acc[name].append(value.detach().float())
             acc["grad_norm"].append(torch.as_tensor(grad_norm).detach().float())
             acc["actual_lr"].append(torch.tensor(actual_lr, device=loss.device))
-            if last is not None:
-                last.update(self._last_minibatch_stats(mb, dist, ratio, values, kl, logp, adv))  # type: ignore[arg-type]
+            if last is not None and kl is not None:
+                last.update(self._last_minibatch_stats(mb, dist, ratio, values, kl, logp, adv))
         return mean_kl
 
     def _exploration_loss(self, dist: Any, entropy: Tensor, valids: Tensor) -> Tensor:

@@ -152,8 +152,15 @@ def _closest_option(parser: argparse.ArgumentParser, arg: str) -> str | None:
     name = arg.split("=", 1)[0]
     if not name.startswith("--"):
         name = "--" + name.lstrip("-")
-    match = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
-    return match[0] if match else None
+    # a typo usually sits in a prefix of the intended name ("--num_envz" -> "--num_envs_per_worker"): score each
+    # option by its best similarity to the name, whole or truncated to the name's length
+    def score(option: str) -> float:
+        whole = difflib.SequenceMatcher(None, name, option).ratio()
+        prefix = difflib.SequenceMatcher(None, name, option[: len(name)]).ratio() - 0.05
+        return max(whole, prefix)
+
+    best = max(options, key=score, default=None)
+    return best if best is not None and score(best) >= 0.6 else None
 
 
 def _unknown_args_error(parser: argparse.ArgumentParser, unknown: list[str]) -> None:

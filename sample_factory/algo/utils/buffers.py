@@ -11,23 +11,14 @@ from typing import Any
 import torch
 
 from sample_factory.algo.utils.env_info import EnvInfo
+from sample_factory.algo.utils.torch_utils import to_torch_dtype
 from sample_factory.utils.typing import Config
-
-_TORCH_DTYPES = {
-    "uint8": torch.uint8,
-    "int8": torch.int8,
-    "int16": torch.int16,
-    "int32": torch.int32,
-    "int64": torch.int64,
-    "bool": torch.bool,
-    "float16": torch.float16,
-    "float32": torch.float32,
-    "float64": torch.float32,  # observations are stored as float32
-}
 
 
 def torch_dtype(np_dtype: Any) -> torch.dtype:
-    return _TORCH_DTYPES.get(str(np_dtype), torch.float32)
+    """Buffer dtype of an observation space: its own, except float64, which is stored as float32."""
+    dtype = to_torch_dtype(np_dtype)
+    return torch.float32 if dtype == torch.float64 else dtype
 
 
 class TrajectoryBuffers:

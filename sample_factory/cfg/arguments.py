@@ -152,6 +152,7 @@ def _closest_option(parser: argparse.ArgumentParser, arg: str) -> str | None:
     name = arg.split("=", 1)[0]
     if not name.startswith("--"):
         name = "--" + name.lstrip("-")
+
     # a typo usually sits in a prefix of the intended name ("--num_envz" -> "--num_envs_per_worker"): score each
     # option by its best similarity to the name, whole or truncated to the name's length
     def score(option: str) -> float:

@@ -3,6 +3,8 @@
 train(dataset): prepare_dataset (device, valids, reward scale/clip, obs normalization, V(s_T), value bootstrap, GAE,
 return normalization) -> num_epochs x minibatches -> one_sgd_step (forward with BPTT, V-trace if enabled, losses,
 backward, grad clip, step, lr schedule) -> stats. The math lives in advantages.py and losses.py.
+Hot path (benchmarks/hot_paths.py): no per-minibatch copies unless shuffled, no masking work on all-valid data, KL only
+where it is used, fused Adam on CPU, and the stats converted to floats in one go.
 """
 
 from __future__ import annotations
@@ -509,7 +511,3 @@ class Learner:
     def _second_moment_maxima(self) -> list[Tensor]:
         assert self.optimizer is not None
         return [s["exp_avg_sq"].max() for s in self.optimizer.state.values() if "exp_avg_sq" in s]
-
-    def _max_second_moment(self) -> float:
-        moments = self._second_moment_maxima()
-        return float(torch.stack(moments).max()) if moments else 0.0

@@ -68,8 +68,10 @@ def make_tictactoe_encoder(cfg: Config, obs_space: gym.spaces.Dict) -> Encoder:
 
 
 def override_default_params_func(env: str, parser: argparse.ArgumentParser) -> None:
-    # games last at most 9 moves and the board is fully observed: no memory, small batches
+    # games last at most 9 moves and the board is fully observed: no memory, small batches. Decorrelation plays
+    # random (unmasked) moves, which tic-tac-toe punishes as illegal, so it is off.
     parser.set_defaults(
+        decorrelate_envs_on_one_worker=False,
         use_rnn=False,
         num_workers=2,
         num_envs_per_worker=8,

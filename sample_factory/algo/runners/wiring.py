@@ -8,6 +8,7 @@ every component --episodes/train/timing/error--> runner
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ def fused_inference(cfg: Config) -> bool:
     """On the CPU, each rollout worker process runs its own inference (no inter-process hop per env step, and no
     extra processes competing for cores); `policy_workers_per_policy` separate inference processes batch requests
     of many workers on the GPU."""
+    forced = os.environ.get("SF_FUSED_INFERENCE")
+    if forced in ("0", "1"):
+        return not cfg.serial_mode and forced == "1"
     return not cfg.serial_mode and cfg.device != "gpu"
 
 

@@ -43,7 +43,7 @@ class TicTacToeEncoder(Encoder):
 
     def __init__(self, cfg: Config, obs_space: gym.spaces.Dict, out_size: int = 128):
         super().__init__(cfg)
-        h, w, c = obs_space["obs"].shape
+        h, w, c = obs_space["obs"].shape or (3, 3, 2)
         self.conv_head = nn.Sequential(
             nn.Conv2d(c, 32, kernel_size=3, padding=1),
             nonlinearity(cfg),

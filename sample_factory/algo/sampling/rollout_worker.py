@@ -152,7 +152,11 @@ class RolloutWorker:
     def _decorrelate(self, env: SlotEnv, obs: dict[str, np.ndarray], num_steps: int) -> dict[str, np.ndarray]:
         space = env.action_space
         for _ in range(num_steps):
-            acts = [space.sample() for _ in range(env.num_agents)]
+            mask = obs.get("action_mask") if isinstance(space, gym.spaces.Discrete) else None
+            acts = [
+                space.sample(mask=mask[i].astype(np.int8)) if mask is not None and mask[i].any() else space.sample()
+                for i in range(env.num_agents)
+            ]
             rows = np.stack([_action_row(a) for a in acts])
             obs, _, _, _, _ = env.step(rows, acts)
         return obs

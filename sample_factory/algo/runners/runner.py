@@ -345,14 +345,14 @@ class Runner:
             self.samples_collected,
             lag,
         )
-        rewards = [
-            (p, f"{np.mean(self.policy_avg_stats['reward'][p]):.3f}")
-            for p in range(self.cfg.num_policies)
-            if self.policy_avg_stats["reward"][p]
-        ]
+        rewards = self._avg_rewards()
         if rewards:
             log.info("Avg episode reward: %s", rewards)
         self._progress(now, total, fps10)
+
+    def _avg_rewards(self) -> list[tuple[int, str]]:
+        stats = self.policy_avg_stats["reward"]
+        return [(p, f"{np.mean(stats[p]):.3f}") for p in range(self.cfg.num_policies) if stats[p]]
 
     def _progress(self, now: float, total: int, fps: float) -> None:
         cfg = self.cfg
@@ -435,6 +435,9 @@ class Runner:
             for msg in self.channels.runner.recv_all(0.0):
                 if msg[0] in ("timing", "train", "episodes", "stopped"):
                     self._handle(msg)
+        rewards = self._avg_rewards()
+        if rewards:
+            log.info("Avg episode reward: %s", rewards)  # where the run ended, also for runs shorter than a report
         for o in self.observers:
             o.on_stop(self)
         for w in self.writers.values():

@@ -125,3 +125,16 @@ def test_summaries_have_documented_metric_names(tmp_path):
         "policy_stats/avg_true_objective",
     }
     assert expected <= tags, expected - tags
+
+
+@pytest.mark.parametrize("async_rl", [True, False])
+def test_two_policies_in_parallel_mode(tmp_path, async_rl):
+    """One learner, checkpoint folder and summary writer per policy; no deadlock with the policies mixed."""
+    out = _train(
+        tmp_path, "--serial_mode=False", "--num_policies=2", f"--async_rl={async_rl}", "--train_for_env_steps=12000"
+    )
+    m = re.search(r"Collected \{0: (\d+), 1: (\d+)\}", out)
+    assert m and int(m.group(1)) >= 12000 and int(m.group(2)) >= 12000, out[-2000:]
+    for pid in (0, 1):
+        assert glob.glob(os.path.join(tmp_path, "cli", f"checkpoint_p{pid}", "checkpoint_*.pth"))
+        assert glob.glob(os.path.join(tmp_path, "cli", ".summary", str(pid), "events.out.tfevents.*"))

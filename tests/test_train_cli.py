@@ -138,3 +138,22 @@ def test_two_policies_in_parallel_mode(tmp_path, async_rl):
     for pid in (0, 1):
         assert glob.glob(os.path.join(tmp_path, "cli", f"checkpoint_p{pid}", "checkpoint_*.pth"))
         assert glob.glob(os.path.join(tmp_path, "cli", ".summary", str(pid), "events.out.tfevents.*"))
+
+
+def test_best_and_milestone_checkpoints(tmp_path):
+    _train(
+        tmp_path,
+        "--serial_mode=True",
+        "--train_for_seconds=8",
+        "--save_best_after=0",
+        "--save_best_every_sec=1",
+        "--save_milestones_sec=2",
+        "--stats_avg=5",
+        "--keep_checkpoints=1",
+    )
+    ckpt_dir = os.path.join(tmp_path, "cli", "checkpoint_p0")
+    best = glob.glob(os.path.join(ckpt_dir, "best_*_reward_*.pth"))
+    assert len(best) == 1, os.listdir(ckpt_dir)
+    assert torch.load(best[0], weights_only=True)["best_performance"] > 0
+    assert glob.glob(os.path.join(ckpt_dir, "milestones", "checkpoint_*.pth"))
+    assert len(glob.glob(os.path.join(ckpt_dir, "checkpoint_*.pth"))) == 1  # keep_checkpoints

@@ -23,7 +23,6 @@ from sf_examples.atari.atari_utils import ATARI_ENVS, atari_env_by_name, registe
 from sf_examples.atari.train_atari import register_atari_components  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HAS_ARGUMENTS = is_module_available("sample_factory.cfg.arguments")
 HAS_RUNNER = is_module_available("sample_factory.train") and is_module_available("sample_factory.enjoy")
 
 DOCUMENTED_NAMES = (
@@ -122,7 +121,6 @@ def test_atari_defaults_are_the_documented_ones():
     assert (ATARI_DEFAULTS["rollout"], ATARI_DEFAULTS["batch_size"], ATARI_DEFAULTS["num_epochs"]) == (128, 256, 4)
 
 
-@pytest.mark.skipif(not HAS_ARGUMENTS, reason="sample_factory.cfg.arguments is not there yet")
 def test_parse_atari_args_applies_defaults_and_cli_wins():
     from sf_examples.atari.train_atari import parse_atari_args
 
@@ -131,7 +129,6 @@ def test_parse_atari_args_applies_defaults_and_cli_wins():
     assert cfg.num_workers == 3
 
 
-@pytest.mark.skipif(not HAS_ARGUMENTS, reason="sample_factory.cfg.arguments is not there yet")
 def test_help_shows_atari_defaults():
     out = subprocess.run(
         [sys.executable, "-m", "sf_examples.atari.train_atari", "--env=atari_pong", "--help"],

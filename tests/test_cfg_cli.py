@@ -14,13 +14,10 @@ import pytest
 
 from sample_factory.cfg.arguments import build_parser, parse_full_cfg, parse_sf_args
 from sample_factory.cfg.experiment import prepare_experiment
-from sample_factory.utils.utils import is_module_available, log
+from sample_factory.utils.utils import log
 
 SCRIPT = "sf_examples.train_gym_env"
-pytestmark = [
-    pytest.mark.slow,  # each test starts a python process that imports torch
-    pytest.mark.skipif(not is_module_available(SCRIPT), reason=f"{SCRIPT} is not there yet"),
-]
+pytestmark = pytest.mark.slow  # each test starts a python process that imports torch
 
 
 def run(*args: str, cwd) -> subprocess.CompletedProcess:

@@ -17,7 +17,6 @@ from sf_examples.envpool.envpool_wrappers import EnvPoolBatchedEnv
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAS_ENVPOOL = is_module_available("envpool")
-HAS_ARGUMENTS = is_module_available("sample_factory.cfg.arguments")
 HAS_RUNNER = is_module_available("sample_factory.train") and is_module_available("sample_factory.enjoy")
 needs_envpool = pytest.mark.skipif(not HAS_ENVPOOL, reason="envpool is not installed (pip install envpool==1.2.5)")
 
@@ -196,7 +195,6 @@ def test_envpool_defaults():
     assert set(ENV_CONFIGS) == {"mujoco_ant", "mujoco_halfcheetah", "mujoco_humanoid", "mujoco_hopper", "mujoco_walker"}
 
 
-@pytest.mark.skipif(not HAS_ARGUMENTS, reason="sample_factory.cfg.arguments is not there yet")
 @pytest.mark.parametrize(
     "module,env,expected",
     [

@@ -22,7 +22,6 @@ from sf_examples.mujoco.mujoco_utils import MUJOCO_ENVS, mujoco_env_by_name  # n
 from sf_examples.mujoco.train_mujoco import register_mujoco_components  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HAS_ARGUMENTS = is_module_available("sample_factory.cfg.arguments")
 HAS_RUNNER = all(
     is_module_available(m) for m in ("sample_factory.train", "sample_factory.enjoy", "sample_factory.eval")
 )
@@ -81,7 +80,6 @@ def test_mujoco_defaults_are_the_documented_ones():
     assert d["value_bootstrap"] and d["kl_loss_coeff"] == 0.1 and d["value_loss_coeff"] == 1.3
 
 
-@pytest.mark.skipif(not HAS_ARGUMENTS, reason="sample_factory.cfg.arguments is not there yet")
 def test_help_shows_mujoco_defaults():
     out = subprocess.run(
         [sys.executable, "-m", "sf_examples.mujoco.train_mujoco", "--env=mujoco_hopper", "--help"],

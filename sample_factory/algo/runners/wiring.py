@@ -76,11 +76,11 @@ def trajectory_pool_sizes(cfg: Config, env_info: EnvInfo) -> list[int]:
     if not cfg.async_rl:
         rounds = max(1, b * cfg.num_policies // total_slots)
         return [slots_w * rounds] * cfg.num_workers
-    # All workers blocked means every completed trajectory waits in some learner's queue: with room for
-    # `rounds * num_batches_to_accumulate` rounds (rounds counts all policies), some learner then holds a full
-    # dataset, so sampling never deadlocks, and experience is at most that many datasets old.
+    # A worker waits for buffers only once all its trajectories are complete and queued at learners; with room for
+    # `rounds * num_batches_to_accumulate` rounds (rounds counts all policies) across the workers, some learner
+    # then holds a full dataset, so sampling never deadlocks, and experience is at most that many datasets old.
     rounds = math.ceil(b * cfg.num_policies / total_slots)
-    return [slots_w * (1 + rounds * cfg.num_batches_to_accumulate)] * cfg.num_workers
+    return [slots_w * rounds * cfg.num_batches_to_accumulate] * cfg.num_workers
 
 
 @dataclass

@@ -94,7 +94,8 @@ class LearnerWorker:
             self.channels.rollout[w].send(("free", idxs))
 
     def _train_if_ready(self) -> None:
-        while len(self.pending) >= self.traj_per_dataset:
+        # one dataset per call: the inbox (stop, save) is read between datasets even with a backlog
+        if len(self.pending) >= self.traj_per_dataset:
             items = self.pending[: self.traj_per_dataset]
             del self.pending[: self.traj_per_dataset]
             t0 = time.perf_counter()

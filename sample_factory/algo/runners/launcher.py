@@ -272,15 +272,17 @@ class ParallelLauncher:
         return [name for name, p in self.processes if p.is_alive()]
 
     def stop(self, channels: Channels, timeout: float) -> None:
-        for ch in [*channels.learner, *channels.rollout, *[c for per in channels.inference for c in per]]:
+        # samplers first, so that they stop taking the cores a learner needs to finish and save its checkpoint
+        for ch in [*channels.rollout, *[c for per in channels.inference for c in per], *channels.learner]:
             try:
                 ch.send(("stop",))
             except Exception:  # noqa: BLE001
                 pass
-        deadline = time.monotonic() + timeout
         t0 = time.monotonic()
         for _name, p in self.processes:
-            p.join(max(0.0, deadline - time.monotonic()))
+            # a learner finishes its current dataset and writes a checkpoint: it gets longer
+            limit = timeout + (20.0 if _name.startswith("Learner") else 0.0)
+            p.join(max(0.0, t0 + limit - time.monotonic()))
             log.debug("%s joined after %.2f s", _name, time.monotonic() - t0)
         for name, p in self.processes:
             if p.is_alive():

@@ -143,13 +143,21 @@ class RolloutWorker:
             global_env_idx = self.worker_idx * cfg.num_envs_per_worker + local_env_idx
             obs, infos = env.reset(seed=env_seed(cfg, global_env_idx))
             if cfg.decorrelate_envs_on_one_worker:
-                obs = self._decorrelate(env, obs, cfg.rollout * local_env_idx)
+                rows = slice(row, row + env.num_agents)
+                obs = self._decorrelate(
+                    env, obs, cfg.rollout * local_env_idx, split.ep_reward[rows], split.ep_len[rows]
+                )
             obs_rows.append(obs)
             self._update_active(split, row, infos)
             row += env.num_agents
         split.pending_obs = {k: np.concatenate([o[k] for o in obs_rows]) for k in obs_rows[0]}
 
-    def _decorrelate(self, env: SlotEnv, obs: dict[str, np.ndarray], num_steps: int) -> dict[str, np.ndarray]:
+    def _decorrelate(
+        self, env: SlotEnv, obs: dict[str, np.ndarray], num_steps: int, ep_reward: np.ndarray, ep_len: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Random steps so that the envs of a worker are at different points of their episodes. The running
+        episode's reward and length (views into the split's accumulators) include them, so that the first reported
+        episodes are whole."""
         space = env.action_space
         for _ in range(num_steps):
             mask = obs.get("action_mask") if isinstance(space, gym.spaces.Discrete) else None
@@ -158,7 +166,12 @@ class RolloutWorker:
                 for i in range(env.num_agents)
             ]
             rows = np.stack([_action_row(a) for a in acts])
-            obs, _, _, _, _ = env.step(rows, acts)
+            obs, rew, term, trunc, _ = env.step(rows, acts)
+            ep_reward += rew
+            ep_len += 1
+            done = term | trunc
+            ep_reward[done] = 0.0
+            ep_len[done] = 0
         return obs
 
     def _update_active(self, split: _Split, row: int, infos: list[dict]) -> None:

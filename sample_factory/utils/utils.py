@@ -9,7 +9,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,20 +21,6 @@ if not log.handlers:
     log.propagate = False
 
 LOG_FORMAT = "[%(asctime)s][%(process)05d] %(message)s"
-
-
-def add_log_file(path: str) -> logging.Handler:
-    """Also write everything logged through `log` to `path` (appending)."""
-    ensure_dir_exists(os.path.dirname(path) or ".")
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    log.addHandler(handler)
-    return handler
-
-
-def remove_log_file(handler: logging.Handler) -> None:
-    log.removeHandler(handler)
-    handler.close()
 
 
 def str2bool(v: str | bool) -> bool:
@@ -121,13 +106,3 @@ def log_every_n(n: int, msg: str, *args: Any, **kwargs: Any) -> None:
     _last_logged[key] = count
     if count % n == 1 or n == 1:
         log.info(msg, *args, **kwargs)
-
-
-class AttrTimer:
-    """Seconds since construction; tiny helper for rate-limited actions."""
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start

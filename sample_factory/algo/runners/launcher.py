@@ -268,9 +268,6 @@ class ParallelLauncher:
             if not p.is_alive() and p.exitcode not in (0, None)
         ]
 
-    def alive(self) -> list[str]:
-        return [name for name, p in self.processes if p.is_alive()]
-
     def stop(self, channels: Channels, timeout: float) -> None:
         # samplers first, so that they stop taking the cores a learner needs to finish and save its checkpoint
         for ch in [*channels.rollout, *[c for per in channels.inference for c in per], *channels.learner]:

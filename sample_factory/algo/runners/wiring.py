@@ -106,7 +106,5 @@ def make_plane(cfg: Config, env_info: EnvInfo, share: bool) -> Plane:
         start += n
     names = component_names(cfg)
     buffers = TrajectoryBuffers(cfg, env_info, start, share=share)
-    shared = SharedState(
-        cfg.num_workers * cfg.num_envs_per_worker * env_info.num_agents, cfg.num_policies, len(names), share
-    )
+    shared = SharedState(cfg.num_policies, len(names), share)
     return Plane(buffers, shared, pools, names)

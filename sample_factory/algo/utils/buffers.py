@@ -88,12 +88,11 @@ class TrajectoryBuffers:
 
 
 class SharedState:
-    """Small shared tensors: each slot's current trajectory, policy versions, component heartbeats."""
+    """Small shared tensors: policy versions and component heartbeats."""
 
-    def __init__(self, num_slots: int, num_policies: int, num_components: int, share: bool) -> None:
-        self.slot_traj = torch.zeros(num_slots, dtype=torch.int64)
+    def __init__(self, num_policies: int, num_components: int, share: bool) -> None:
         self.policy_versions = torch.zeros(num_policies, dtype=torch.int64)
         self.heartbeats = torch.zeros(num_components, dtype=torch.float64)
         if share:
-            for t in (self.slot_traj, self.policy_versions, self.heartbeats):
+            for t in (self.policy_versions, self.heartbeats):
                 t.share_memory_()

@@ -97,7 +97,7 @@ class InferenceWorker:
         normalized = self.model.normalize_obs(obs)
         out = self.model(normalized, rnn, action_mask=mask)
         t1 = time.perf_counter()
-        b.actions[traj, ts] = out["actions"].to("cpu").to(b.actions.dtype).reshape(b.actions[traj, ts].shape)
+        b.actions[traj, ts] = out["actions"].to("cpu").to(b.actions.dtype).reshape(len(traj_list), *b.actions.shape[2:])
         b.action_logits[traj, ts] = out["action_logits"].to("cpu")
         b.log_prob_actions[traj, ts] = out["log_prob_actions"].to("cpu").reshape(-1)
         b.values[traj, ts] = out["values"].to("cpu").reshape(-1)

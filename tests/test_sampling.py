@@ -1,13 +1,16 @@
 """Bookkeeping of the sampler: every env step lands in exactly one trajectory slot, aligned and in order.
 
-A counting env encodes (env id, global step counter, step in episode, last action) in its observation; a recording
-learner keeps every dataset. Runs the real rollout/inference/learner components through the serial launcher for
-every sampling mode (sync/async x splits x single/multi-agent x 1/2 policies).
+A counting env (tests/support/counting_envs.py) encodes (env id, global step counter, step in episode, last action)
+in its observation; a recording learner keeps every dataset. Runs the real rollout/inference/learner components
+through the serial launcher for every sampling mode (sync/async x splits x single/multi-agent x 1/2 policies).
+tests/test_sampling_parallel.py checks the same through the parallel launcher.
 """
 
 from __future__ import annotations
 
-import gymnasium as gym
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -16,73 +19,11 @@ from sample_factory.cfg.arguments import parse_full_cfg, parse_sf_args
 from sample_factory.envs.env_utils import register_env
 from sample_factory.train import run_rl
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
+
+from counting_envs import make_counting, make_counting_multi  # noqa: E402
+
 RECORDED: list[dict] = []
-
-
-class CountingEnv(gym.Env):
-    """obs = [env_id, counter, step_in_episode, last_action]; reward = counter (before the step)."""
-
-    def __init__(self, env_id: int, seed_len: int) -> None:
-        self.env_id = env_id
-        self.observation_space = gym.spaces.Box(-1e9, 1e9, (4,), np.float32)
-        self.action_space = gym.spaces.Discrete(3)
-        self.counter = 0
-        self.t = 0
-        self.rng = np.random.default_rng(seed_len)
-
-    def _obs(self, last_action: float) -> np.ndarray:
-        return np.array([self.env_id, self.counter, self.t, last_action], np.float32)
-
-    def reset(self, *, seed=None, options=None):  # noqa: ANN001, ANN201
-        self.t = 0
-        self.len = int(self.rng.integers(3, 25))
-        return self._obs(-1), {}
-
-    def step(self, action):  # noqa: ANN001, ANN201
-        reward = float(self.counter)
-        self.counter += 1
-        self.t += 1
-        truncated = self.t >= self.len and self.len % 2 == 0
-        terminated = self.t >= self.len and not truncated
-        return self._obs(float(action)), reward, terminated, truncated, {}
-
-
-class CountingMultiEnv(gym.Env):
-    """Two agents sharing a counter; agent 1 is inactive on odd counters; auto-resets."""
-
-    def __init__(self, env_id: int) -> None:
-        self.num_agents = 2
-        self.is_multiagent = True
-        self.envs = [CountingEnv(env_id * 2 + i, env_id * 2 + i) for i in range(2)]
-        self.observation_space = self.envs[0].observation_space
-        self.action_space = self.envs[0].action_space
-
-    def reset(self, *, seed=None, options=None):  # noqa: ANN001, ANN201
-        obs = [e.reset()[0] for e in self.envs]
-        return obs, [{"is_active": True} for _ in self.envs]
-
-    def step(self, actions):  # noqa: ANN001, ANN201
-        out = [e.step(int(a)) for e, a in zip(self.envs, actions)]
-        obs, rew, term, trunc, infos = [], [], [], [], []
-        for i, (o, r, te, tr, _) in enumerate(out):
-            if te or tr:
-                o, _ = self.envs[i].reset()
-            obs.append(o)
-            rew.append(r)
-            term.append(te)
-            trunc.append(tr)
-            infos.append({"is_active": i == 0 or self.envs[i].counter % 2 == 0})
-        return obs, rew, term, trunc, infos
-
-
-def make_counting(name, cfg=None, env_config=None, render_mode=None):  # noqa: ANN001, ANN201
-    env_id = env_config.env_id if env_config is not None else 999
-    return CountingEnv(env_id, env_id)
-
-
-def make_counting_multi(name, cfg=None, env_config=None, render_mode=None):  # noqa: ANN001, ANN201
-    env_id = env_config.env_id if env_config is not None else 999
-    return CountingMultiEnv(env_id)
 
 
 class RecordingLearner:

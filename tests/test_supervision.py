@@ -111,3 +111,40 @@ def test_ctrl_c_stops_cleanly_and_saves_checkpoint(tmp_path):
     assert not _wait_no_leftovers(proc.pid)
     shm_after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     assert not {s for s in shm_after - shm_before if "torch" in s}, shm_after - shm_before
+
+
+def _wait_first_fps(proc: subprocess.Popen) -> list[str]:
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "Fps is" in line and "Total num frames: 0." not in line:
+            break
+    assert proc.poll() is None, "".join(lines)
+    return lines
+
+
+def test_sigterm_stops_cleanly_and_saves_checkpoint(tmp_path):
+    """A scheduler's SIGTERM (to the main process only) is handled like Ctrl+C."""
+    proc = _start(tmp_path, "ok_env", "--num_workers=2", "--train_for_seconds=300")
+    _wait_first_fps(proc)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10.0
+    assert proc.returncode == 2, out
+    ckpts = os.listdir(os.path.join(tmp_path, "sup", "checkpoint_p0"))
+    assert any(c.startswith("checkpoint_") and c.endswith(".pth") for c in ckpts), ckpts
+    assert not _wait_no_leftovers(proc.pid)
+
+
+def test_workers_exit_when_main_process_is_killed(tmp_path):
+    """SIGKILL leaves no time to stop anything: the worker processes notice that their parent is gone and exit."""
+    proc = _start(tmp_path, "ok_env", "--num_workers=2", "--train_for_seconds=300")
+    _wait_first_fps(proc)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 2
+    proc.kill()
+    proc.wait(timeout=10)
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[-1:] for p in alive]

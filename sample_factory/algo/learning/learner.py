@@ -99,20 +99,6 @@ def _continuous_parts(dist: Any) -> list[ContinuousActionDistribution]:
     return [p for p in getattr(dist, "parts", []) if isinstance(p, ContinuousActionDistribution)]
 
 
-def _prefer_fused_adam(optimizer: torch.optim.Optimizer) -> None:
-    """Switch a CPU `torch.optim.Adam` to torch's fused kernel: one pass per parameter tensor instead of ~10 ops.
-
-    Same update rule (results may differ from the per-op loop in the last float bit). Called after the optimizer is
-    built and after a state dict is loaded (which restores the saved groups' flags).
-    """
-    if type(optimizer) is not torch.optim.Adam:
-        return
-    for group in optimizer.param_groups:
-        fusable = all(p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64) for p in group["params"])
-        if fusable and not group.get("differentiable") and not group.get("capturable"):
-            group["fused"], group["foreach"] = True, False
-
-
 class Learner:
     """Owns one policy's model, optimizer, lr schedule and counters; `train(dataset)` does one training iteration.
 
@@ -134,7 +120,7 @@ class Learner:
         self.cfg, self.env_info, self.policy_id = cfg, env_info, policy_id
         self.device = torch.device(device)
         self.actor_critic: Any = actor_critic
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer: Any = None  # optimizers.Adam or Lamb
         self.train_step = 0
         self.env_steps = 0
         self.best_performance = -1e9
@@ -161,7 +147,6 @@ class Learner:
         self.actor_critic.to(self.device)
         self.actor_critic.train()
         self.optimizer = make_optimizer(self.cfg, self.actor_critic.parameters())
-        _prefer_fused_adam(self.optimizer)
         self._set_optimizer_lr(self.curr_lr)
 
     def get_checkpoint_dict(self) -> dict[str, Any]:
@@ -183,7 +168,6 @@ class Learner:
         assert self.optimizer is not None, "call init() first"
         self.actor_critic.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
-        _prefer_fused_adam(self.optimizer)
         self.train_step = int(ckpt["train_step"])
         self.env_steps = int(ckpt["env_steps"])
         self.best_performance = float(ckpt.get("best_performance", -1e9))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from typing import Any
@@ -78,10 +79,11 @@ def build_component(
     )
 
 
-def torch_threads(kind: str) -> int:
+def torch_threads(kind: str, cores: int | None = None) -> int:
     """Intra-op threads per component: one for samplers; the learner gets a few only on machines with cores to spare
     (on small machines extra threads spin against the other processes and slow everything down)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if kind != "learner" or cores <= 4:
         return 1
     return min(4, cores // 4)
@@ -153,46 +155,59 @@ def process_groups(cfg: Config) -> list[list[int]]:
     return list(groups.values())
 
 
-def _group_main(members, cfg, env_info, plane, channels, models, device, state) -> None:  # noqa: ANN001
-    """Entry point of a child process: run its components round-robin until one is told to stop.
+def _group_main(members, cfg, env_info, plane, channels, models, device, state, in_thread=False) -> None:  # noqa: ANN001
+    """Entry point of a child process (or of a learner thread in the runner's process, `in_thread`): run its
+    components round-robin until one is told to stop.
 
     `members` is a list of (spec, component_id, name). Any exception is reported with the failing component's name.
     """
-    import signal
     from multiprocessing.connection import wait
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides how to stop
     components: list[Any] = []
     name = members[0][2]
     try:
-        install_child_process_state(state)
         kinds = {spec[0] for spec, _, _ in members}
         main_kind = "rollout" if "rollout" in kinds else members[0][0][0]
-        torch.set_num_threads(torch_threads(main_kind))
-        if main_kind == "rollout" and cfg.force_envs_single_thread:
-            from threadpoolctl import threadpool_limits
+        if not in_thread:
+            import signal
 
-            threadpool_limits(1)
-        _set_niceness(cfg, main_kind)
-        _set_affinity(cfg, main_kind, members[0][0][1])
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides how to stop
+            install_child_process_state(state)
+            if main_kind == "rollout" and cfg.force_envs_single_thread:
+                from threadpoolctl import threadpool_limits
+
+                threadpool_limits(1)
+            _set_niceness(cfg, main_kind)
+        torch.set_num_threads(torch_threads(main_kind))  # process-wide: in a thread, the runner's too (it is light)
+        _set_affinity(cfg, main_kind, members[0][0][1])  # in a thread: that thread only (Linux)
         for spec, component_id, member_name in members:
             name = member_name  # named in the error report if building it fails
             components.append(build_component(spec, component_id, cfg, env_info, plane, channels, models, device))
+        for c in components:
+            if isinstance(c.inbox, ProcessChannel):
+                c.inbox.claim_reader()  # this process's own messages to it (fused inference) skip the pipe
         for c in sorted(components, key=lambda c: 0 if c.name.startswith("Inference") else 1):
             name = c.name
             c.init()
-        local = [c.inbox for c in components if isinstance(c.inbox, LocalChannel)]
+        local = [c.inbox for c in components]
         readers = [c.inbox.reader for c in components if isinstance(c.inbox, ProcessChannel)]
-        running = True
+        running, orphaned = True, False
+        parent = os.getppid()
+        turns = 0
         while running:
             for c in components:
                 name = c.name
                 if not c.step(0.0):
                     running = False
                     break
+            turns += 1
             if running and not any(len(ch) for ch in local):
                 wait(readers, timeout=0.05)
-        for c in components:
+                turns |= 255  # idle: check on the parent now
+            if not in_thread and turns & 255 == 255 and os.getppid() != parent:
+                log.error("%s: the runner process is gone; stopping", name)  # killed without a chance to stop us
+                running, orphaned = False, True
+        for c in components if not orphaned else []:
             name = c.name
             c.report_timing()
     except BaseException as exc:  # noqa: BLE001 - every failure is reported to the runner
@@ -217,25 +232,66 @@ def _set_niceness(cfg: Config, kind: str) -> None:
         pass
 
 
+def core_plan(cfg: Config, cores: list[int]) -> tuple[list[int], list[list[int]]]:
+    """(rollout-worker cores, cores per learner) for `--set_workers_cpu_affinity`.
+
+    Rollout worker i is pinned to `worker_cores[i % len(worker_cores)]` (as upstream) when there are at least as many
+    workers as those cores. A learner that trains on the CPU gets cores of its own, as many as its torch threads, when
+    that leaves at least half of the cores to the samplers: the learner and the samplers then stop evicting each
+    other's weights from the per-core caches and stop trading time slices (on the 2-core machine: learner on one core,
+    both rollout workers on the other). Only in async mode: in sync mode sampling and training take turns, and a
+    reserved core would idle half the time. Learners on a GPU are not pinned.
+    """
+    learner_cores: list[list[int]] = []
+    worker_cores = list(cores)
+    if cfg.device != "gpu" and cfg.async_rl and not cfg.serial_mode:
+        per_learner = torch_threads("learner", len(cores))
+        reserved = per_learner * cfg.num_policies
+        if len(cores) >= 2 and reserved <= len(cores) // 2:
+            worker_cores, rest = cores[: len(cores) - reserved], cores[len(cores) - reserved :]
+            learner_cores = [rest[p * per_learner : (p + 1) * per_learner] for p in range(cfg.num_policies)]
+    return worker_cores, learner_cores
+
+
 def _set_affinity(cfg: Config, kind: str, idx: int) -> None:
-    if kind != "rollout" or not cfg.set_workers_cpu_affinity or not hasattr(os, "sched_setaffinity"):
+    if not cfg.set_workers_cpu_affinity or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) <= 1 or cfg.num_workers < len(cores):
+    if len(cores) <= 1:
+        return
+    worker_cores, learner_cores = core_plan(cfg, cores)
+    target: set[int] | None = None
+    if kind == "rollout" and cfg.num_workers >= len(worker_cores):
+        target = {worker_cores[idx % len(worker_cores)]}
+    elif kind == "learner" and learner_cores:
+        target = set(learner_cores[idx])
+    if target is None:
         return
     try:
-        os.sched_setaffinity(0, {cores[idx % len(cores)]})
+        os.sched_setaffinity(0, target)
     except OSError:
         pass
 
 
+def learner_in_runner_process(cfg: Config) -> bool:
+    """A single learner runs as a thread of the runner's process (it spends its time in torch kernels that release
+    the GIL, and the runner's own loop is light): one process fewer to spawn, import torch into and keep in memory.
+    Several learners (PBT) get processes of their own. `SF_LEARNER_THREAD=0/1` overrides."""
+    forced = os.environ.get("SF_LEARNER_THREAD")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return cfg.num_policies == 1
+
+
 class ParallelLauncher:
-    """One spawned process per component; bulk data in shared tensors, messages on pipes."""
+    """One spawned process per component group (a learner may be a thread of this process instead); bulk data in
+    shared tensors, messages on pipes."""
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.ctx = multiprocessing.get_context("spawn")
         self.processes: list[tuple[str, Any]] = []
+        self.threads: list[tuple[str, threading.Thread]] = []
 
     def channel_factory(self) -> ProcessChannel:
         return ProcessChannel(self.ctx)
@@ -245,9 +301,19 @@ class ParallelLauncher:
     ) -> None:
         specs = component_specs(cfg)
         state = child_process_state(cfg.env)
+        in_thread = learner_in_runner_process(cfg)
         for group in process_groups(cfg):
             members = [(specs[i], i, plane.component_names[i]) for i in group]
             name = "+".join(plane.component_names[i] for i in group)
+            if in_thread and all(specs[i][0] == "learner" for i in group):
+                t = threading.Thread(
+                    target=_group_main,
+                    args=(members, cfg, env_info, plane, channels, models, device, None, True),
+                    name=name,
+                    daemon=True,
+                )
+                self.threads.append((name, t))
+                continue
             p = self.ctx.Process(
                 target=_group_main,
                 args=(members, cfg, env_info, plane, channels, models, device, state),
@@ -256,7 +322,14 @@ class ParallelLauncher:
             )
             p.start()
             self.processes.append((name, p))
-        log.info("Started %d processes: %s", len(self.processes), ", ".join(n for n, _ in self.processes))
+        for _, t in self.threads:  # after the spawns: a busy learner thread would slow them down
+            t.start()
+        log.info(
+            "Started %d processes: %s%s",
+            len(self.processes),
+            ", ".join(n for n, _ in self.processes),
+            "".join(f"; {n} runs as a thread of this process" for n, _ in self.threads),
+        )
 
     def poll(self) -> None:
         pass
@@ -276,6 +349,10 @@ class ParallelLauncher:
             except Exception:  # noqa: BLE001
                 pass
         t0 = time.monotonic()
+        for _name, t in self.threads:
+            t.join(max(0.0, t0 + timeout + 20.0 - time.monotonic()))
+            if t.is_alive():
+                log.warning("%s did not stop in time (a thread: it ends with this process)", _name)
         for _name, p in self.processes:
             # a learner finishes its current dataset and writes a checkpoint: it gets longer
             limit = timeout + (20.0 if _name.startswith("Learner") else 0.0)

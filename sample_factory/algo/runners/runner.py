@@ -120,12 +120,14 @@ class Runner:
         self.device = self._device()
         self.start_time = time.monotonic()
         interrupted = {"flag": False}
-        prev_handler = signal.getsignal(signal.SIGINT)
+        # Ctrl+C and SIGTERM (e.g. a cluster scheduler's notice) both stop the run cleanly with a checkpoint
+        prev_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-        def _on_sigint(signum: int, frame: Any) -> None:
+        def _on_signal(signum: int, frame: Any) -> None:
             interrupted["flag"] = True
 
-        signal.signal(signal.SIGINT, _on_sigint)
+        for sig in prev_handlers:
+            signal.signal(sig, _on_signal)
         try:
             self.launcher.start(cfg, self.env_info, self.plane, self.channels, models, self.device)
             for o in self.observers:
@@ -136,7 +138,8 @@ class Runner:
             self.stopped_by = "interrupted"
         finally:
             self._shutdown()
-            signal.signal(signal.SIGINT, prev_handler)
+            for sig, handler in prev_handlers.items():
+                signal.signal(sig, handler)
         return self.status
 
     def _device(self) -> torch.device:

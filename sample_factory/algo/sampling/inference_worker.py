@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import torch
 
 from sample_factory.algo.utils.buffers import TrajectoryBuffers
@@ -35,6 +36,7 @@ class InferenceWorker:
         self.inbox = channels.inference[policy_id][worker_idx]
         self.shared_model = shared_model
         self.policy_versions = policy_versions
+        self._versions_np = policy_versions.numpy()
         self.heartbeats = heartbeats.numpy()
         self.component_id = component_id
         self.device = device
@@ -52,10 +54,11 @@ class InferenceWorker:
 
             self.model = copy.deepcopy(self.shared_model).to(self.device)
         self.model.eval()
+        self._flat_views()
         self._maybe_update_weights()
 
     def _maybe_update_weights(self) -> None:
-        version = int(self.policy_versions[self.policy_id])
+        version = int(self._versions_np[self.policy_id])
         if version == self.version:
             return
         if self.model is not self.shared_model:
@@ -78,38 +81,66 @@ class InferenceWorker:
             self._infer(requests)
         return True
 
+    def _flat_views(self) -> None:
+        """numpy views of the shared buffers with (trajectory, step) flattened into one axis: gathering and writing
+        rows by a flat index is several times cheaper than torch's two-tensor advanced indexing."""
+        b = self.buffers
+        n, t1 = b.rnn_states.shape[0], b.rnn_states.shape[1]
+
+        def flat(x: torch.Tensor, steps: int) -> np.ndarray:
+            return x.numpy().reshape(n * steps, *x.shape[2:])
+
+        self._T1, self._T = t1, t1 - 1
+        self._obs = {k: flat(v, t1) for k, v in b.obs.items() if k != "action_mask"}
+        self._mask = flat(b.obs["action_mask"], t1) if self.has_mask else None
+        self._rnn = flat(b.rnn_states, t1)
+        self._actions = flat(b.actions, self._T)
+        self._logits = flat(b.action_logits, self._T)
+        self._log_probs = flat(b.log_prob_actions, self._T)
+        self._values = flat(b.values, self._T)
+        self._version = flat(b.policy_version, self._T)
+        self._policy = flat(b.policy_id, self._T)
+
     @torch.inference_mode()
     def _infer(self, requests: list[tuple]) -> None:
         t0 = time.perf_counter()
-        traj_list: list[int] = []
-        t_list: list[int] = []
-        for _, _, _, traj, t in requests:
-            traj_list.extend(traj)
-            t_list.extend([t] * len(traj))
-        traj = torch.as_tensor(traj_list, dtype=torch.int64)
-        ts = torch.as_tensor(t_list, dtype=torch.int64)
-        b = self.buffers
-        obs = {k: v[traj, ts].to(self.device, non_blocking=True) for k, v in b.obs.items() if k != "action_mask"}
-        mask = b.obs["action_mask"][traj, ts].to(self.device) if self.has_mask else None
-        rnn = b.rnn_states[traj, ts].to(self.device, non_blocking=True)
+        if len(requests) == 1:
+            _, _, _, traj_list, t = requests[0]
+            traj = np.asarray(traj_list, dtype=np.int64)
+            ts: Any = t
+        else:
+            traj = np.concatenate([np.asarray(r[3], dtype=np.int64) for r in requests])
+            ts = np.concatenate([np.full(len(r[3]), r[4], dtype=np.int64) for r in requests])
+        at = traj * self._T1 + ts  # rows of the [N * (T + 1)] buffers: obs and core states
+        rows = traj * self._T + ts  # rows of the [N * T] buffers: everything the policy outputs
+        dev, cpu = self.device, self.device.type == "cpu"
+        obs = {k: torch.from_numpy(v[at]) for k, v in self._obs.items()}
+        rnn = torch.from_numpy(self._rnn[at])
+        mask = torch.from_numpy(self._mask[at]) if self._mask is not None else None
+        if not cpu:
+            obs = {k: v.to(dev, non_blocking=True) for k, v in obs.items()}
+            rnn = rnn.to(dev, non_blocking=True)
+            mask = mask.to(dev) if mask is not None else None
         if self.model.training:
             self.model.eval()
-        normalized = self.model.normalize_obs(obs)
-        out = self.model(normalized, rnn, action_mask=mask)
+        out = self.model(self.model.normalize_obs(obs), rnn, action_mask=mask)
+        if not cpu:
+            out = {k: v.to("cpu") for k, v in out.items()}
         t1 = time.perf_counter()
-        b.actions[traj, ts] = out["actions"].to("cpu").to(b.actions.dtype).reshape(len(traj_list), *b.actions.shape[2:])
-        b.action_logits[traj, ts] = out["action_logits"].to("cpu")
-        b.log_prob_actions[traj, ts] = out["log_prob_actions"].to("cpu").reshape(-1)
-        b.values[traj, ts] = out["values"].to("cpu").reshape(-1)
-        b.rnn_states[traj, ts + 1] = out["new_rnn_states"].to("cpu")
-        b.policy_version[traj, ts] = self.version
-        b.policy_id[traj, ts] = self.policy_id
+        n = len(rows)
+        self._actions[rows] = out["actions"].numpy().reshape(n, *self._actions.shape[1:])
+        self._logits[rows] = out["action_logits"].numpy()
+        self._log_probs[rows] = out["log_prob_actions"].numpy().reshape(n)
+        self._values[rows] = out["values"].numpy().reshape(n)
+        self._rnn[at + 1] = out["new_rnn_states"].numpy()
+        self._version[rows] = self.version
+        self._policy[rows] = self.policy_id
         for _, worker_idx, split_idx, _, _ in requests:
             self.channels.rollout[worker_idx].send(("act", split_idx))
         self.timing["forward"] += t1 - t0
         self.timing["write_outputs"] += time.perf_counter() - t1
         self.num_batches += 1
-        self.num_samples += len(traj_list)
+        self.num_samples += n
 
     def report_timing(self) -> None:
         stats = dict(self.timing)

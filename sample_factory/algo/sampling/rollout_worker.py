@@ -88,6 +88,8 @@ class RolloutWorker:
         self.buffers, self.channels = buffers, channels
         self.inbox = channels.rollout[worker_idx]
         self.free_traj: list[int] = list(traj_pool)
+        self.policy_pools: dict[int, list[int]] | None = None  # sync mode with several policies: a pool per policy
+        self.pool_of: dict[int, int] = {}
         self.heartbeats = heartbeats.numpy()
         self.component_id = component_id
         self.name = f"RolloutWorker_w{worker_idx}"
@@ -126,12 +128,59 @@ class RolloutWorker:
             split = _Split(envs, slot, ids)
             slot += split.num_slots
             self.splits.append(split)
+        self._partition_pool_by_policy()
         if cfg.decorrelate_experience_max_seconds > 0 and not cfg.benchmark:
             time.sleep(self.worker_idx / max(cfg.num_workers, 1) * cfg.decorrelate_experience_max_seconds)
         for s, split in enumerate(self.splits):
             self._reset_split(s, split)
             self._start_trajectories(split, initial=True)
             self._request_inference(s, split)
+
+    def _partition_pool_by_policy(self) -> None:
+        """Sync mode with several policies: env i always acts for policy i % num_policies, and each policy gets its
+        own share of this worker's trajectory buffers (its slots times the rounds per dataset). A split then starts
+        its next trajectories for policy p only with buffers that p's learner has released, i.e. after p trained on
+        the previous round, so no experience is collected by an outdated version (lag 0, as sync mode promises)."""
+        if self.cfg.async_rl or self.cfg.num_policies == 1:
+            return
+        for split in self.splits:
+            self._assign_policies(split, initial=True)
+        slots = np.bincount(np.concatenate([sp.policy for sp in self.splits]), minlength=self.cfg.num_policies)
+        rounds = len(self.free_traj) // max(int(slots.sum()), 1)
+        self.policy_pools, self.pool_of = {}, {}
+        for p, n in enumerate(slots.tolist()):
+            take = self.free_traj[: n * rounds]
+            del self.free_traj[: n * rounds]
+            self.policy_pools[p] = take
+            self.pool_of.update(dict.fromkeys(take, p))
+        self.free_traj = []
+
+    def _take_buffers(self, split: _Split) -> np.ndarray | None:
+        """Fresh trajectory buffers for every slot of the split (from its policies' pools in sync multi-policy mode),
+        or None when not enough are free yet."""
+        n = split.num_slots
+        if self.policy_pools is None:
+            if len(self.free_traj) < n:
+                return None
+            new = np.asarray(self.free_traj[:n], dtype=np.int64)
+            del self.free_traj[:n]
+            return new
+        rows = {p: np.flatnonzero(split.policy == p) for p in np.unique(split.policy).tolist()}
+        if any(len(self.policy_pools[p]) < len(r) for p, r in rows.items()):
+            return None
+        new = np.empty(n, dtype=np.int64)
+        for p, r in rows.items():
+            pool = self.policy_pools[p]
+            new[r] = pool[: len(r)]
+            del pool[: len(r)]
+        return new
+
+    def _release_buffers(self, indices: list[int]) -> None:
+        if self.policy_pools is None:
+            self.free_traj.extend(indices)
+        else:
+            for i in indices:
+                self.policy_pools[self.pool_of[i]].append(i)
 
     def _reset_split(self, s: int, split: _Split) -> None:
         cfg = self.cfg
@@ -202,13 +251,11 @@ class RolloutWorker:
 
     def _start_trajectories(self, split: _Split, initial: bool) -> bool:
         """Take fresh trajectory buffers for every slot of the split; False when none are free yet."""
-        n = split.num_slots
-        if len(self.free_traj) < n:
+        new = self._take_buffers(split)
+        if new is None:
             split.waiting_for_buffers = True
             return False
         split.waiting_for_buffers = False
-        new = np.asarray(self.free_traj[:n], dtype=np.int64)
-        del self.free_traj[:n]
         if initial:
             for k, v in split.pending_obs.items():
                 self._np[k][new, 0] = v
@@ -335,7 +382,7 @@ class RolloutWorker:
                 if split.pending == 0:
                     self._step_split(msg[1], split)
             elif kind == MSG_FREE:
-                self.free_traj.extend(msg[1])
+                self._release_buffers(msg[1])
                 for s, split in enumerate(self.splits):
                     if split.waiting_for_buffers and self._start_trajectories(split, initial=False):
                         self._request_inference(s, split)

@@ -45,6 +45,51 @@ PRESETS: dict[str, list[str]] = {
         "--reward_scale=0.1",
     ],
     "cartpole_default": ["-m", "sf_examples.train_gym_env", "--env=CartPole-v1", "--device=cpu"],
+    # Atari Pong through ale-py, sized for 2 cores: the settings of our Pong learning run and of upstream's
+    # "930 frames/s (learner-bound)" reference figure (Atari defaults otherwise: 8 workers x 1 env, synchronous).
+    "atari_pong": [
+        "-m",
+        "sf_examples.atari.train_atari",
+        "--env=atari_pong",
+        "--device=cpu",
+        "--num_workers=2",
+        "--num_envs_per_worker=4",
+        "--async_rl=True",
+    ],
+    # Atari Pong through EnvPool, sized for 2 cores (both frameworks' EnvPool Atari defaults are 4 workers x 64 envs,
+    # batched, asynchronous). No --envpool_num_threads: upstream's EnvPool Atari script rejects it ("unrecognized
+    # arguments") and passes no num_threads to envpool.make, so EnvPool uses min(env_agents, hardware threads); ours
+    # defaults to min(env_agents, cpu_count()): 2 threads per worker on both here.
+    "envpool_pong": [
+        "-m",
+        "sf_examples.envpool.atari.train_envpool_atari",
+        "--env=atari_pong",
+        "--device=cpu",
+        "--num_workers=2",
+        "--num_envs_per_worker=1",
+        "--env_agents=16",
+    ],
+}
+
+# Reward target of each preset when --target is not given (Pong scores run from -21 to 21).
+PRESET_TARGETS: dict[str, float] = {"atari_pong": 0.0, "envpool_pong": 0.0}
+DEFAULT_TARGET = 475.0
+
+# Modules imported first thing in every upstream process (main and spawned workers) for a preset, by a
+# `sitecustomize.py` in a directory put on upstream's PYTHONPATH. ale-py 0.9.1 registers its ALE/* ids in gymnasium
+# 0.29 only when imported, and upstream's Atari example never imports it (its documented command waits forever).
+UPSTREAM_PRELOAD: dict[str, tuple[str, ...]] = {"atari_pong": ("ale_py",)}
+
+# Extra modules each preset imports, warmed before the first timed run, and packages whose versions are recorded.
+PRESET_MODULES: dict[str, tuple[str, ...]] = {"atari_pong": ("ale_py", "cv2"), "envpool_pong": ("envpool",)}
+PRESET_PACKAGES: dict[str, tuple[str, ...]] = {"atari_pong": ("ale-py",), "envpool_pong": ("envpool",)}
+
+# Checked in upstream's interpreter before its first run of a preset (what `setup_upstream.sh --atari` provides).
+UPSTREAM_CHECKS: dict[str, str] = {
+    "atari_pong": (
+        "import ale_py, gymnasium\nassert 'ALE/Pong-v5' in gymnasium.registry, 'ale_py registers no ALE/Pong-v5'"
+    ),
+    "envpool_pong": "import envpool\nenvpool.make('Pong-v5', env_type='gym', num_envs=1).close()",
 }
 
 FRAMEWORKS = ("ours", "upstream")
@@ -105,6 +150,7 @@ class LogParser:
     rewards: list[tuple[float, float, int]] = dataclasses.field(default_factory=list)  # (t, best reward, frames)
     first_fps_line_t: float | None = None  # first Fps line at all (often `nan`: workers ready, no window yet)
     first_numeric_fps_t: float | None = None
+    first_frames_t: float | None = None  # first Fps line whose total frame count is above 0
     target_t: float | None = None
     target_frames: int | None = None
     last_frames: int = 0
@@ -119,6 +165,8 @@ class LogParser:
                 self.first_fps_line_t = t
             if self.first_numeric_fps_t is None and math.isfinite(fps.fps10):
                 self.first_numeric_fps_t = t
+            if self.first_frames_t is None and fps.total_frames > 0:
+                self.first_frames_t = t
             return
         rewards = parse_reward_line(line)
         if rewards:
@@ -145,6 +193,7 @@ class LogParser:
             "num_fps_readings": len(numeric),
             "startup_s": self.first_numeric_fps_t,
             "first_fps_line_s": self.first_fps_line_t,
+            "first_frames_s": self.first_frames_t,
             "time_to_target_s": self.target_t,
             "frames_at_target": self.target_frames,
             "final_frames": self.last_frames,
@@ -157,6 +206,10 @@ def _steady_readings(readings: Sequence[FpsReading], warmup_s: float) -> list[Fp
     numeric = [r for r in readings if math.isfinite(r.fps10)]
     if not numeric:
         return []
+    # Numeric readings before any frame was counted (`10 sec: 0.0`, total 0: Pong's first rollouts, the first
+    # training step) are start-up, not throughput: the window is counted from the first reading with frames.
+    first_with_frames = next((i for i, r in enumerate(numeric) if r.total_frames > 0), 0)
+    numeric = numeric[first_with_frames:]
     t0 = numeric[0].t
     steady = [r for r in numeric if r.t - t0 >= warmup_s]
     if not steady:  # a short run: drop only the first (partial-window) reading when there is more than one
@@ -165,7 +218,7 @@ def _steady_readings(readings: Sequence[FpsReading], warmup_s: float) -> list[Fp
 
 
 def steady_fps(readings: Sequence[FpsReading], warmup_s: float = 10.0) -> float | None:
-    """Median of the 10-second FPS values logged at least `warmup_s` after the first numeric one.
+    """Median of the 10-second FPS values logged at least `warmup_s` after the first numeric one with frames.
 
     With no reading that late, the median of all numeric readings but the first; None with no numeric reading.
     """
@@ -366,31 +419,62 @@ def build_command(
     ]
 
 
-def build_env(framework: str, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment of a run; upstream needs TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 under torch >= 2.6."""
+def build_env(
+    framework: str, base: dict[str, str] | None = None, upstream_pythonpath: str | None = None
+) -> dict[str, str]:
+    """Environment of a run; upstream needs TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 under torch >= 2.6.
+
+    Ours gets PYTHONPATH=<repo root>; upstream gets no PYTHONPATH, or only `upstream_pythonpath` (a preload shim
+    directory, see `write_preload_shim`), never the repo root: that would shadow its packages with ours.
+    """
     env = dict(os.environ if base is None else base)
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("PYTHONPATH", None)
     if framework == "upstream":
         env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+        if upstream_pythonpath:
+            env["PYTHONPATH"] = upstream_pythonpath
     else:
         env["PYTHONPATH"] = str(REPO_ROOT)
     return env
 
 
-def warm_imports(framework: str, timeout: float = 300.0) -> float:
+def preload_shim_source(modules: Sequence[str]) -> str:
+    """Text of a `sitecustomize.py` importing `modules`; Python runs it at start-up in every process (workers too)."""
+    for m in modules:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", m):
+            raise ValueError(f"not a module name: {m!r}")
+    lines = ['"""Written by benchmarks/run_side_by_side.py: imports what upstream needs before it creates envs."""']
+    lines += [f"import {m}  # noqa: F401" for m in modules]
+    return "\n".join(lines) + "\n"
+
+
+def write_preload_shim(modules: Sequence[str], directory: str | Path) -> str:
+    """Writes `<directory>/sitecustomize.py` importing `modules` (and nothing else there); returns the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sitecustomize.py").write_text(preload_shim_source(modules))
+    return str(directory)
+
+
+def warm_imports(
+    framework: str,
+    timeout: float = 300.0,
+    extra_modules: Sequence[str] = (),
+    upstream_pythonpath: str | None = None,
+) -> float:
     """Imports a framework's packages once, untimed, so no measured run pays for a cold page cache; returns seconds.
 
     The first import of torch from a cold disk can take tens of seconds on a busy machine, which would land on
     whichever framework runs first.
     """
-    code = "import torch, numpy, gymnasium, sample_factory, sf_examples"
+    code = "import " + ", ".join(("torch", "numpy", "gymnasium", "sample_factory", "sf_examples", *extra_modules))
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sfbench_warm_") as cwd:
         subprocess.run(
             [python_for(framework), "-c", code],
             cwd=cwd,
-            env=build_env(framework),
+            env=build_env(framework, upstream_pythonpath=upstream_pythonpath),
             capture_output=True,
             timeout=timeout,
             check=False,
@@ -562,16 +646,17 @@ def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
     """Per-run rows, then per-framework medians and the ours/upstream ratios."""
     metric = next((r["memory"]["primary_metric"] for r in runs if r["memory"]["primary_metric"]), "rss")
     head = (
-        f"| framework | run | steady frames/s | mean frames/s | start-up s | time to {target:g} s | frames at {target:g} "
-        f"| best reward | peak mem {metric.upper()} GiB | peak RSS-sum GiB | procs | exit |"
+        f"| framework | run | steady frames/s | mean frames/s | start-up s | first frames s | time to {target:g} s "
+        f"| frames at {target:g} | best reward | peak mem {metric.upper()} GiB | peak RSS-sum GiB | procs | exit |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     counters: dict[str, int] = {}
     for r in runs:
         counters[r["framework"]] = counters.get(r["framework"], 0) + 1
         lines.append(
             f"| {r['framework']} | {counters[r['framework']]} | {_fmt(r['steady_fps'])} "
-            f"| {_fmt(r['mean_fps_after_warmup'])} | {_fmt(r['startup_s'], 1)} | {_fmt(r['time_to_target_s'], 1)} "
+            f"| {_fmt(r['mean_fps_after_warmup'])} | {_fmt(r['startup_s'], 1)} | {_fmt(r.get('first_frames_s'), 1)} "
+            f"| {_fmt(r['time_to_target_s'], 1)} "
             f"| {_fmt(r['frames_at_target'])} | {_fmt(r['best_reward'], 1)} "
             f"| {_fmt(r['memory']['peak_primary'] or None, 2, GIB)} | {_fmt(r['memory']['peak_rss'] or None, 2, GIB)} "
             f"| {r['memory']['peak_procs']} | {r['exit_code']} ({r['stop_reason']}) |"
@@ -580,18 +665,21 @@ def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
     if summary:
         lines += [
             "",
-            "| median | steady frames/s | start-up s | time to target s | peak mem GiB |",
-            "|---|---|---|---|---|",
+            "| median | steady frames/s | mean frames/s | start-up s | first frames s | time to target s "
+            "| peak mem GiB |",
+            "|---|---|---|---|---|---|---|",
         ]
         for fw, s in summary["frameworks"].items():
             lines.append(
-                f"| {fw} ({s['runs']} runs) | {_fmt(s['steady_fps'])} | {_fmt(s['startup_s'], 1)} "
-                f"| {_fmt(s['time_to_target_s'], 1)} | {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
+                f"| {fw} ({s['runs']} runs) | {_fmt(s['steady_fps'])} | {_fmt(s['mean_fps_after_warmup'])} "
+                f"| {_fmt(s['startup_s'], 1)} | {_fmt(s['first_frames_s'], 1)} | {_fmt(s['time_to_target_s'], 1)} "
+                f"| {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
             )
         if "ratios" in summary:
             ra = summary["ratios"]
             lines.append(
-                f"| ours/upstream | {_fmt(ra['steady_fps'], 2)}x | {_fmt(ra['startup_s'], 2)}x "
+                f"| ours/upstream | {_fmt(ra['steady_fps'], 2)}x | {_fmt(ra['mean_fps_after_warmup'], 2)}x "
+                f"| {_fmt(ra['startup_s'], 2)}x | {_fmt(ra['first_frames_s'], 2)}x "
                 f"| {_fmt(ra['time_to_target_s'], 2)}x | {_fmt(ra['peak_mem_bytes'], 2)}x |"
             )
     return "\n".join(lines)
@@ -607,7 +695,9 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out["frameworks"][fw] = {
             "runs": len(rs),
             "steady_fps": _median(r["steady_fps"] for r in rs),
+            "mean_fps_after_warmup": _median(r["mean_fps_after_warmup"] for r in rs),
             "startup_s": _median(r["startup_s"] for r in rs),
+            "first_frames_s": _median(r.get("first_frames_s") for r in rs),
             "time_to_target_s": _median(r["time_to_target_s"] for r in rs),
             "frames_at_target": _median(r["frames_at_target"] for r in rs),
             "peak_mem_bytes": _median(r["memory"]["peak_primary"] or None for r in rs),
@@ -616,7 +706,14 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     fws = out["frameworks"]
     if "ours" in fws and "upstream" in fws:
         ratios = {}
-        for k in ("steady_fps", "startup_s", "time_to_target_s", "peak_mem_bytes"):
+        for k in (
+            "steady_fps",
+            "mean_fps_after_warmup",
+            "startup_s",
+            "first_frames_s",
+            "time_to_target_s",
+            "peak_mem_bytes",
+        ):
             a, b = fws["ours"][k], fws["upstream"][k]
             ratios[k] = a / b if a is not None and b else None
         out["ratios"] = ratios
@@ -642,11 +739,20 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def framework_versions(python: str) -> str:
-    """`sample-factory X torch Y numpy Z gymnasium W` of an interpreter (run isolated, outside the repo root)."""
+def framework_versions(python: str, extra_packages: Sequence[str] = ()) -> str:
+    """`sample-factory X torch Y numpy Z gymnasium W ...` of an interpreter (run isolated, outside the repo root).
+
+    A package that is not installed shows as `missing`.
+    """
+    packages = ("sample-factory", "torch", "numpy", "gymnasium", *extra_packages)
     code = (
         "import importlib.metadata as m\n"
-        "print(' '.join(f'{p} {m.version(p)}' for p in ('sample-factory', 'torch', 'numpy', 'gymnasium')))"
+        "def v(p):\n"
+        "    try:\n"
+        "        return m.version(p)\n"
+        "    except m.PackageNotFoundError:\n"
+        "        return 'missing'\n"
+        f"print(' '.join(f'{{p}} {{v(p)}}' for p in {packages!r}))"
     )
     try:
         res = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
@@ -663,7 +769,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="runs per framework (alternating)")
     p.add_argument("--frames", type=int, default=500_000, help="--train_for_env_steps given to both")
     p.add_argument("--seconds", type=float, default=180.0, help="wall limit per run (SIGINT, then SIGKILL)")
-    p.add_argument("--target", type=float, default=475.0, help="average episode reward to time")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help=f"average episode reward to time (default: {DEFAULT_TARGET:g}; Pong presets "
+        f"{', '.join(f'{k} {v:g}' for k, v in PRESET_TARGETS.items())})",
+    )
     p.add_argument("--warmup", type=float, default=10.0, help="seconds after the first numeric FPS to skip")
     p.add_argument("--mem-interval", type=float, default=0.5, help="memory sampling period, seconds")
     p.add_argument("--stop-at-target", action="store_true", help="Ctrl+C a run once it reaches the target")
@@ -678,7 +790,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.target is None:
+        args.target = PRESET_TARGETS.get(args.preset, DEFAULT_TARGET)
     extra = shlex.split(args.extra_args)
+    preload = UPSTREAM_PRELOAD.get(args.preset, ())
     stamp = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
     out = Path(args.out) if args.out else REPO_ROOT / "train_dir" / "benchmarks" / f"{args.preset}_{stamp}.json"
     order = run_order(args.repeats, args.only)
@@ -693,15 +808,68 @@ def main(argv: Sequence[str] | None = None) -> int:
         for i, fw in enumerate(order):
             td = f"<tmp>/{fw}_{i}"
             cmd = build_command(fw, args.preset, extra, args.frames, td, f"bench_{fw}_{i}")
-            env_note = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 " if fw == "upstream" else ""
+            if fw == "upstream":
+                env_note = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 " + ("PYTHONPATH=<shim> " if preload else "")
+            else:
+                env_note = f"PYTHONPATH={REPO_ROOT} "
             print(f"[{i}] {fw}: cd {td} && PYTHONUNBUFFERED=1 {env_note}{shlex.join(cmd)}")
+        if preload and "upstream" in order:
+            print(
+                "# <shim>/sitecustomize.py (upstream only):\n"
+                + "".join(f"#   {line}\n" for line in preload_shim_source(preload).splitlines()),
+                end="",
+            )
         print(f"# limit {args.seconds:g} s per run, target {args.target:g}, results -> {out}")
         return 0
 
     if "upstream" in order and not UPSTREAM_PYTHON.exists():
         print(f"{UPSTREAM_PYTHON} missing: run benchmarks/setup_upstream.sh first", file=sys.stderr)
         return 2
+    preset_modules = PRESET_MODULES.get(args.preset, ())
+    if "upstream" in order and args.preset in UPSTREAM_CHECKS:
+        problem = upstream_check(args.preset)
+        if problem:
+            print(
+                f"upstream venv is not ready for {args.preset} ({problem}): "
+                "run `bash benchmarks/setup_upstream.sh --atari` first",
+                file=sys.stderr,
+            )
+            return 2
+    shim_dir = tempfile.mkdtemp(prefix="sfbench_shim_") if preload and "upstream" in order else None
+    upstream_pythonpath = write_preload_shim(preload, shim_dir) if shim_dir else None
+    try:
+        return _run_all(args, order, extra, out, preset_modules, upstream_pythonpath)
+    finally:
+        if shim_dir:
+            shutil.rmtree(shim_dir, ignore_errors=True)
 
+
+def upstream_check(preset: str, python: str | None = None) -> str | None:
+    """Runs the preset's readiness check in upstream's interpreter (isolated, outside the repo root).
+
+    Returns None when it passes, else the last line of its error output.
+    """
+    code = UPSTREAM_CHECKS[preset]
+    try:
+        res = subprocess.run(
+            [python or str(UPSTREAM_PYTHON), "-I", "-c", code], capture_output=True, text=True, timeout=300, cwd="/"
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        return str(e)
+    if res.returncode == 0:
+        return None
+    lines = (res.stderr or res.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit code {res.returncode}"
+
+
+def _run_all(
+    args: argparse.Namespace,
+    order: list[str],
+    extra: list[str],
+    out: Path,
+    preset_modules: Sequence[str],
+    upstream_pythonpath: str | None,
+) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     log_dir = out.with_suffix("")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -714,14 +882,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warmup_s": args.warmup,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "versions": {fw: framework_versions(python_for(fw)) for fw in FRAMEWORKS if fw in order},
+        "versions": {
+            fw: framework_versions(python_for(fw), PRESET_PACKAGES.get(args.preset, ()))
+            for fw in FRAMEWORKS
+            if fw in order
+        },
+        "upstream_preload": list(UPSTREAM_PRELOAD.get(args.preset, ())),
         "memory_note": "peak of the per-sample sum over the process tree; primary metric PSS (shared pages split "
         "between processes) when available, else USS, else RSS; peak RSS-sum double counts shared pages",
     }
     if not args.no_warm_imports:
         meta["warm_import_s"] = {}
         for fw in dict.fromkeys(order):
-            meta["warm_import_s"][fw] = round(warm_imports(fw), 2)
+            meta["warm_import_s"][fw] = round(
+                warm_imports(fw, extra_modules=preset_modules, upstream_pythonpath=upstream_pythonpath), 2
+            )
             print(f"warmed {fw} imports in {meta['warm_import_s'][fw]} s", file=sys.stderr, flush=True)
     runs: list[dict[str, Any]] = []
     for i, fw in enumerate(order):
@@ -734,7 +909,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_once(
                 fw,
                 cmd,
-                build_env(fw),
+                build_env(fw, upstream_pythonpath=upstream_pythonpath),
                 cwd=td,  # never the repo root: it would shadow upstream's packages with ours
                 seconds=args.seconds,
                 target=args.target,
@@ -748,7 +923,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(td, ignore_errors=True)
         runs.append(result)
         print(
-            f"    steady {_fmt(result['steady_fps'])} frames/s, start-up {_fmt(result['startup_s'], 1)} s, "
+            f"    steady {_fmt(result['steady_fps'])} frames/s (mean {_fmt(result['mean_fps_after_warmup'])}), "
+            f"start-up {_fmt(result['startup_s'], 1)} s, first frames {_fmt(result['first_frames_s'], 1)} s, "
             f"{args.target:g} at {_fmt(result['time_to_target_s'], 1)} s, peak "
             f"{_fmt(result['memory']['peak_primary'] or None, 2, GIB)} GiB, exit {result['exit_code']}",
             file=sys.stderr,

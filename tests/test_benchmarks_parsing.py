@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import subprocess
 import sys
 import textwrap
 import types
@@ -140,6 +142,34 @@ def test_log_parser_target_not_reached() -> None:
     assert not p.target_reached
     s = p.summary()
     assert s["time_to_target_s"] is None and s["frames_at_target"] is None
+
+
+def test_zero_readings_before_first_frames_are_start_up() -> None:
+    # Pong: both frameworks print `10 sec: 0.0 ... Total num frames: 0` for ~20 s until the first rollouts count.
+    p = sbs.LogParser(target_reward=0.0)
+    for t, line in [
+        (10.0, _fps(float("nan"), 0)),
+        (15.0, _fps(0.0, 0)),  # first numeric line: start-up by the old rule
+        (20.0, _fps(0.0, 0)),
+        (25.0, _fps(0.0, 0)),
+        (30.0, _fps(409.6, 4096)),  # first frames: the steady window is counted from here
+        (35.0, _fps(819.2, 8192)),
+        (40.0, _fps(819.2, 12288)),
+        (45.0, _fps(819.2, 16384)),
+        (50.0, _fps(409.6, 20480)),
+    ]:
+        p.feed(line, t)
+    s = p.summary(warmup_s=10.0)
+    assert s["startup_s"] == 15.0 and s["first_frames_s"] == 30.0
+    # steady readings t=40,45,50 (not the zeros at 25-30 s) -> median 819.2
+    assert s["steady_fps"] == 819.2
+    # from t=35 (8192) to t=50 (20480): 12288 frames / 15 s
+    assert s["mean_fps_after_warmup"] == pytest.approx(12288 / 15)
+    # frames counted already on the `nan` line (upstream's CartPole does this): first frames there
+    q = sbs.LogParser()
+    q.feed(UP_FPS_NAN, 11.0)
+    q.feed(UP_FPS, 16.0)
+    assert q.summary()["first_frames_s"] == 11.0 and q.summary()["startup_s"] == 16.0
 
 
 def test_steady_fps_short_run_and_empty() -> None:
@@ -278,6 +308,58 @@ def test_build_command_and_env() -> None:
     assert up_env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] == "1" and "PYTHONPATH" not in up_env
     our_env = sbs.build_env("ours", {})
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in our_env and our_env["PYTHONUNBUFFERED"] == "1"
+    assert our_env["PYTHONPATH"] == str(sbs.REPO_ROOT)
+    # upstream's PYTHONPATH is the shim directory alone, for ours the shim is ignored
+    up_shim = sbs.build_env("upstream", {"PYTHONPATH": "/somewhere"}, upstream_pythonpath="/tmp/shim")
+    assert up_shim["PYTHONPATH"] == "/tmp/shim"
+    assert sbs.build_env("ours", {}, upstream_pythonpath="/tmp/shim")["PYTHONPATH"] == str(sbs.REPO_ROOT)
+
+
+@pytest.mark.parametrize("preset", ["atari_pong", "envpool_pong"])
+def test_atari_presets_give_both_frameworks_the_same_args(preset: str) -> None:
+    ours = sbs.build_command("ours", preset, ["--seed=1"], 1000, "/t", "e")
+    up = sbs.build_command("upstream", preset, ["--seed=1"], 1000, "/t", "e")
+    assert ours[1:] == up[1:]
+    assert "--env=atari_pong" in ours and "--device=cpu" in ours and "--num_workers=2" in ours
+    # upstream's EnvPool Atari script rejects --envpool_num_threads ("unrecognized arguments")
+    assert not any(a.startswith("--envpool_num_threads") for a in ours)
+    assert sbs.UPSTREAM_PRELOAD.get("atari_pong") == ("ale_py",) and "envpool_pong" not in sbs.UPSTREAM_PRELOAD
+
+
+def test_preload_shim_runs_in_every_upstream_process(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        sbs.preload_shim_source(["os; import evil"])
+    assert "import ale_py" in sbs.preload_shim_source(["ale_py"])
+    # a module that only the shim directory has: it records each process that imports it
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "marker_mod.py").write_text(
+        "import os\nwith open(os.environ['MARKER_FILE'], 'a') as f:\n    f.write(f'{os.getpid()}\\n')\n"
+    )
+    path = sbs.write_preload_shim(["marker_mod"], shim)
+    assert path == str(shim) and (shim / "sitecustomize.py").exists()
+    marker = tmp_path / "pids.txt"
+    code = (
+        "import multiprocessing as mp, os\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=os.getpid)\n"
+        "    p.start(); p.join()\n"
+        "    print(os.getpid(), p.pid)\n"
+    )
+    env = sbs.build_env("upstream", {"PATH": "/usr/bin:/bin", "MARKER_FILE": str(marker)}, upstream_pythonpath=path)
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    main_pid, child_pid = res.stdout.split()
+    assert set(marker.read_text().split()) >= {main_pid, child_pid}
+
+
+def test_upstream_check_reports_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sbs.UPSTREAM_CHECKS, "ok", "import sys")
+    monkeypatch.setitem(sbs.UPSTREAM_CHECKS, "bad", "raise SystemExit('ale_py registers no ALE/Pong-v5')")
+    assert sbs.upstream_check("ok", python=sys.executable) is None
+    assert sbs.upstream_check("bad", python=sys.executable) == "ale_py registers no ALE/Pong-v5"
 
 
 def _fake_run(fw: str, fps: float, tt: float | None, mem: int) -> dict:
@@ -286,6 +368,7 @@ def _fake_run(fw: str, fps: float, tt: float | None, mem: int) -> dict:
         "steady_fps": fps,
         "mean_fps_after_warmup": fps,
         "startup_s": 10.0,
+        "first_frames_s": 12.0,
         "time_to_target_s": tt,
         "frames_at_target": 300000 if tt else None,
         "best_reward": 480.0,
@@ -311,6 +394,8 @@ def test_summarize_and_table() -> None:
     table = sbs.markdown_table(runs, 475.0)
     assert "| ours | 2 | 28,000 |" in table and "| upstream | 1 | 9,000 |" in table
     assert "PSS" in table and "3.05x" in table
+    assert "| ours | 2 | 28,000 | 28,000 | 10.0 | 12.0 |" in table and "first frames s" in table
+    assert s["ratios"]["first_frames_s"] == 1.0 and s["ratios"]["mean_fps_after_warmup"] == pytest.approx(29000 / 9500)
 
 
 def test_dry_run_prints_alternating_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -319,6 +404,19 @@ def test_dry_run_prints_alternating_commands(capsys: pytest.CaptureFixture[str])
     assert [line.split(":")[0] for line in out[:4]] == ["[0] ours", "[1] upstream", "[2] ours", "[3] upstream"]
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1" in out[1] and "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in out[0]
     assert all("--train_for_env_steps=1000" in line for line in out[:4])
+    assert out[-1].startswith("# limit") and "target 475" in out[-1]
+
+
+def test_dry_run_atari_pong_shim_for_upstream_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sbs.main(["--dry-run", "--preset", "atari_pong", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"PYTHONPATH={sbs.REPO_ROOT} " in out[0] and "<shim>" not in out[0]
+    assert "PYTHONPATH=<shim> " in out[1] and str(sbs.REPO_ROOT) + " " not in out[1]
+    assert any("import ale_py" in line for line in out)
+    assert "target 0," in out[-1]  # the Pong presets' default target
+    assert sbs.main(["--dry-run", "--preset", "envpool_pong", "--repeats", "1", "--target", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "<shim>" not in out and "target 5," in out
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -399,3 +497,71 @@ def test_ceiling_models_parameter_counts() -> None:
     assert ceilings.num_params(ceilings.build_model("gru")) == mlp + gru + heads == 1_842_691
     rate = ceilings._us_per_unit(ceilings.Rate(best=1e6, median=5e5))
     assert (rate.best, rate.median) == (1.0, 2.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# env_ceilings.py
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def test_env_ceilings_args_and_format() -> None:
+    ec = _load("env_ceilings")
+    a = ec.parse_args(["--envpool_envs", "16"])
+    assert a.cases == ec.PONG_CASES and a.envpool_async_batch == 8 and 1 in a.procs
+    with pytest.raises(SystemExit):
+        ec.parse_args(["--envpool_envs", "4", "--envpool_async_batch", "5"])
+    line = ec.format_result(
+        {"case": "ale_bare_2proc", "frames_per_s": 12345.6, "per_process_frames_per_s": [6000, 6345.6]}
+    )
+    assert line.split()[:3] == ["ale_bare_2proc", "12,346", "frames/s"] and "6,000, 6,346" in line
+    assert "steps/s" in ec.format_result({"case": "envpool_hopper_16envs_2threads", "frames_per_s": 1.0})
+
+
+def test_env_ceilings_envpool_kwargs_match_our_integration(monkeypatch: pytest.MonkeyPatch) -> None:
+    ec = _load("env_ceilings")
+    captured: dict = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_make(task_id: str, env_type: str, **kwargs: object) -> None:
+        captured.update(kwargs, task_id=task_id)
+        raise Stop
+
+    monkeypatch.setitem(sys.modules, "envpool", types.SimpleNamespace(make=fake_make))
+    from sample_factory.utils.attr_dict import AttrDict
+    from sf_examples.envpool.atari.envpool_atari_utils import make_envpool_atari_env
+
+    cfg = AttrDict(
+        env_agents=16, envpool_num_threads=2, envpool_thread_affinity_offset=-1, env_frameskip=4, env_framestack=4
+    )
+    with pytest.raises(Stop):
+        make_envpool_atari_env("atari_pong", cfg, None)
+    ours = {k: v for k, v in captured.items() if k not in ("thread_affinity_offset",)}
+    assert ours.pop("task_id") == "Pong-v5"
+    assert ec.envpool_atari_kwargs(16, 2, 16) == ours
+
+
+def test_env_ceilings_measure_for_real() -> None:
+    ec = _load("env_ceilings")
+    r = ec.run_single_env_case("ale_bare", 0.3, 1)  # a fresh process, ALE directly
+    assert r["case"] == "ale_bare_1proc" and r["frames"] > 0 and r["frames"] % 4 == 0 and r["frames_per_s"] > 0
+    a = ec.envpool_pong_async(0.3, 4, 1, 2)
+    assert a["frames"] > 0 and a["frames"] % 8 == 0 and a["frames_per_s"] > 0  # batches of 2 envs x 4 frames
+
+
+def test_env_ceilings_child_failures_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    ec = _load("env_ceilings")
+
+    def raising(seed: int) -> object:
+        raise OSError("no ROM")
+
+    def dying(seed: int) -> object:
+        os._exit(3)
+
+    monkeypatch.setitem(ec.SINGLE_ENV_CASES, "raising", raising)
+    monkeypatch.setitem(ec.SINGLE_ENV_CASES, "dying", dying)
+    with pytest.raises(RuntimeError, match="OSError: no ROM"):
+        ec.run_single_env_case("raising", 0.1, 2)
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        ec.run_single_env_case("dying", 0.1, 1)

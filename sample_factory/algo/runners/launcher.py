@@ -79,11 +79,10 @@ def build_component(
     )
 
 
-def torch_threads(kind: str, cores: int | None = None) -> int:
+def torch_threads(kind: str) -> int:
     """Intra-op threads per component: one for samplers; the learner gets a few only on machines with cores to spare
     (on small machines extra threads spin against the other processes and slow everything down)."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if kind != "learner" or cores <= 4:
         return 1
     return min(4, cores // 4)
@@ -179,7 +178,7 @@ def _group_main(members, cfg, env_info, plane, channels, models, device, state, 
                 threadpool_limits(1)
             _set_niceness(cfg, main_kind)
         torch.set_num_threads(torch_threads(main_kind))  # process-wide: in a thread, the runner's too (it is light)
-        _set_affinity(cfg, main_kind, members[0][0][1])  # in a thread: that thread only (Linux)
+        _set_affinity(cfg, main_kind, members[0][0][1])
         for spec, component_id, member_name in members:
             name = member_name  # named in the error report if building it fails
             components.append(build_component(spec, component_id, cfg, env_info, plane, channels, models, device))
@@ -232,43 +231,17 @@ def _set_niceness(cfg: Config, kind: str) -> None:
         pass
 
 
-def core_plan(cfg: Config, cores: list[int]) -> tuple[list[int], list[list[int]]]:
-    """(rollout-worker cores, cores per learner) for `--set_workers_cpu_affinity`.
-
-    Rollout worker i is pinned to `worker_cores[i % len(worker_cores)]` (as upstream) when there are at least as many
-    workers as those cores. A learner that trains on the CPU gets cores of its own, as many as its torch threads, when
-    that leaves at least half of the cores to the samplers: the learner and the samplers then stop evicting each
-    other's weights from the per-core caches and stop trading time slices (on the 2-core machine: learner on one core,
-    both rollout workers on the other). Only in async mode: in sync mode sampling and training take turns, and a
-    reserved core would idle half the time. Learners on a GPU are not pinned.
-    """
-    learner_cores: list[list[int]] = []
-    worker_cores = list(cores)
-    if cfg.device != "gpu" and cfg.async_rl and not cfg.serial_mode:
-        per_learner = torch_threads("learner", len(cores))
-        reserved = per_learner * cfg.num_policies
-        if len(cores) >= 2 and reserved <= len(cores) // 2:
-            worker_cores, rest = cores[: len(cores) - reserved], cores[len(cores) - reserved :]
-            learner_cores = [rest[p * per_learner : (p + 1) * per_learner] for p in range(cfg.num_policies)]
-    return worker_cores, learner_cores
-
-
 def _set_affinity(cfg: Config, kind: str, idx: int) -> None:
-    if not cfg.set_workers_cpu_affinity or not hasattr(os, "sched_setaffinity"):
+    """Rollout worker i on core i % cores when there are at least as many workers as cores (as upstream). Learners
+    stay unpinned: pinning the learner to a core of its own (and the samplers to the others) measured slower on the
+    2-core machine, where the learner then idles its core whenever it waits for data."""
+    if kind != "rollout" or not cfg.set_workers_cpu_affinity or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
-    if len(cores) <= 1:
-        return
-    worker_cores, learner_cores = core_plan(cfg, cores)
-    target: set[int] | None = None
-    if kind == "rollout" and cfg.num_workers >= len(worker_cores):
-        target = {worker_cores[idx % len(worker_cores)]}
-    elif kind == "learner" and learner_cores:
-        target = set(learner_cores[idx])
-    if target is None:
+    if len(cores) <= 1 or cfg.num_workers < len(cores):
         return
     try:
-        os.sched_setaffinity(0, target)
+        os.sched_setaffinity(0, {cores[idx % len(cores)]})
     except OSError:
         pass
 

@@ -301,7 +301,10 @@ def config_warnings(cfg: Config) -> list[str]:
             "policies are not mixed inside an env"
         )
     if cfg.num_policies > 1 and not cfg.async_rl:
-        warnings.append("multi-policy training in sync mode (--async_rl=False) is not well tested")
+        warnings.append(
+            f"--num_policies={cfg.num_policies} in sync mode (--async_rl=False): env i always acts for policy "
+            "i % num_policies (no mixing, --pbt_mix_policies_in_one_env is not used)"
+        )
     if cfg.recurrence > 1 and not cfg.use_rnn:
         warnings.append(
             f"--recurrence={cfg.recurrence} with --use_rnn=False: BPTT chunks have no effect without an RNN"

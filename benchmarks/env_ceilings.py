@@ -215,24 +215,14 @@ def run_single_env_case(case: str, seconds: float, procs: int) -> dict[str, Any]
 
 def envpool_atari_kwargs(num_envs: int, num_threads: int, batch_size: int) -> dict[str, Any]:
     """The Atari settings `sf_examples.envpool.atari.envpool_atari_utils.make_envpool_atari_env` gives EnvPool."""
-    from sf_examples.atari.atari_utils import ATARI_H, ATARI_W, atari_env_by_name
+    from sf_examples.envpool.atari.envpool_atari_utils import envpool_atari_settings
 
     return dict(
         num_envs=num_envs,
         batch_size=batch_size,
         num_threads=num_threads,
         seed=0,
-        episodic_life=True,
-        reward_clip=True,
-        max_episode_steps=atari_env_by_name("atari_pong").timeout // ATARI_FRAMESKIP,
-        frame_skip=ATARI_FRAMESKIP,
-        stack_num=4,
-        noop_max=30,
-        img_height=ATARI_H,
-        img_width=ATARI_W,
-        gray_scale=True,
-        repeat_action_probability=0.0,
-        full_action_space=False,
+        **envpool_atari_settings("atari_pong", ATARI_FRAMESKIP, 4),
     )
 
 

@@ -16,6 +16,17 @@ import torch
 from torch.optim import Optimizer
 
 
+def _check_hyperparameters(lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if eps < 0.0:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
+    if weight_decay < 0.0:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
 class Lamb(Optimizer):
     """Layer-wise adaptive Adam: an Adam step rescaled per parameter tensor by the trust ratio ||w|| / ||update||.
 
@@ -36,14 +47,7 @@ class Lamb(Optimizer):
         clamp_value: float = 10.0,
         bias_correction: bool = True,
     ) -> None:
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if eps < 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_hyperparameters(lr, betas, eps, weight_decay)
         defaults = dict(
             lr=lr,
             betas=betas,
@@ -120,10 +124,7 @@ class Adam:
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        if lr < 0.0 or eps < 0.0 or weight_decay < 0.0:
-            raise ValueError(f"Invalid Adam hyperparameters: lr={lr}, eps={eps}, weight_decay={weight_decay}")
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid betas: {betas} (each must be in [0, 1))")
+        _check_hyperparameters(lr, betas, eps, weight_decay)
         params = list(params)
         if not params:
             raise ValueError("Adam got an empty parameter list")

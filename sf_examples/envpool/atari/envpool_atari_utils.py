@@ -12,6 +12,23 @@ from sf_examples.envpool.envpool_utils import envpool_common_kwargs
 from sf_examples.envpool.envpool_wrappers import EnvPoolBatchedEnv
 
 
+def envpool_atari_settings(env_name: str, frameskip: int = 4, framestack: int = 4) -> dict[str, Any]:
+    """EnvPool's Atari options for the NoFrameskip-v4 behaviour of an `atari_*` name (pool size and threads apart)."""
+    return dict(
+        episodic_life=True,
+        reward_clip=True,
+        max_episode_steps=atari_env_by_name(env_name).timeout // 4,
+        frame_skip=frameskip,
+        stack_num=framestack,
+        noop_max=30,
+        img_height=ATARI_H,
+        img_width=ATARI_W,
+        gray_scale=True,
+        repeat_action_probability=0.0,
+        full_action_space=False,
+    )
+
+
 def make_envpool_atari_env(
     env_name: str, cfg: Config, env_config: Any = None, render_mode: str | None = None
 ) -> EnvPoolBatchedEnv:
@@ -21,17 +38,7 @@ def make_envpool_atari_env(
     frameskip = int(getattr(cfg, "env_frameskip", 4) or 4)
     kwargs = dict(
         envpool_common_kwargs(cfg, env_config),
-        episodic_life=True,
-        reward_clip=True,
-        max_episode_steps=spec.timeout // 4,
-        frame_skip=frameskip,
-        stack_num=int(getattr(cfg, "env_framestack", 4) or 4),
-        noop_max=30,
-        img_height=ATARI_H,
-        img_width=ATARI_W,
-        gray_scale=True,
-        repeat_action_probability=0.0,
-        full_action_space=False,
+        **envpool_atari_settings(env_name, frameskip, int(getattr(cfg, "env_framestack", 4) or 4)),
     )
     if render_mode is not None:
         kwargs["render_mode"] = render_mode

@@ -35,7 +35,6 @@ class InferenceWorker:
         self.cfg, self.policy_id, self.buffers, self.channels = cfg, policy_id, buffers, channels
         self.inbox = channels.inference[policy_id][worker_idx]
         self.shared_model = shared_model
-        self.policy_versions = policy_versions
         self._versions_np = policy_versions.numpy()
         self.heartbeats = heartbeats.numpy()
         self.component_id = component_id

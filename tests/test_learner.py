@@ -316,3 +316,18 @@ def test_train_on_cuda_with_cpu_dataset(tmp_path):
     path = save_checkpoint(cfg, 0, learner.get_checkpoint_dict(), learner.train_step, learner.env_steps)
     loaded = load_checkpoint(path, torch.device("cuda"))
     assert loaded["model"]["critic_linear.weight"].device.type == "cuda"
+
+
+def test_train_without_stats_updates_the_model_identically():
+    """with_stats=False (the learner worker's usual call) returns {} and changes nothing about the update."""
+    cfg = make_cfg()
+    a, b = make_learner(cfg), make_learner(cfg)
+    b.actor_critic.load_state_dict(a.actor_critic.state_dict())
+    for seed in range(3):
+        ds = fake_dataset(cfg, a, seed=seed)
+        stats = a.train(ds)
+        assert REQUIRED_STATS <= set(stats)
+        assert b.train(ds, with_stats=False) == {}
+    assert a.train_step == b.train_step == 3 * cfg.num_epochs * cfg.num_batches_per_epoch
+    for pa, pb in zip(params_of(a), params_of(b)):
+        assert torch.equal(pa, pb)

@@ -36,7 +36,7 @@ class RecordingLearner:
     def init(self) -> None:
         pass
 
-    def train(self, dataset: dict) -> dict:
+    def train(self, dataset: dict, with_stats: bool = True) -> dict:
         RECORDED.append(
             {
                 "policy": self.policy_id,
@@ -191,3 +191,31 @@ def test_sync_mode_has_no_policy_lag(tmp_path, recording):
     )
     for ds in recording:
         assert (ds["policy_version"] == ds["version"]).all(), "sync mode must collect with the current policy"
+
+
+@pytest.mark.parametrize(
+    ("args", "fused", "expected"),
+    [
+        # upstream's CartPole defaults: 2 envs per worker, a pool of 16 rounds per worker -> one merged split
+        ((), True, 1),
+        # the tuned CartPole command: 20 envs per worker, 2 rounds -> double buffering kept (merging measured slower)
+        (("--num_envs_per_worker=20", "--batch_size=512"), True, 2),
+        # separate inference processes: double buffering overlaps env steps with inference, always kept
+        ((), False, 2),
+        (("--worker_num_splits=1",), True, 1),
+    ],
+)
+def test_effective_num_splits(args, fused, expected):
+    import gymnasium as gym
+
+    from sample_factory.algo.runners.wiring import trajectory_pool_sizes
+    from sample_factory.algo.sampling.rollout_worker import effective_num_splits
+    from sample_factory.algo.utils.env_info import EnvInfo
+
+    argv = ["--env=counting_env", "--experiment=x", "--num_workers=2", *args]
+    parser, _ = parse_sf_args(argv=argv)
+    cfg = parse_full_cfg(parser, argv)
+    obs_space = gym.spaces.Dict({"obs": gym.spaces.Box(0, 1, (1,))})
+    info = EnvInfo(obs_space=obs_space, action_space=gym.spaces.Discrete(2), num_agents=1)
+    pool = trajectory_pool_sizes(cfg, info)[0]
+    assert effective_num_splits(cfg, fused, pool, cfg.num_envs_per_worker) == expected

@@ -95,7 +95,7 @@ def _check(
         # each learner records its datasets in training order, one per train call
         expected_step = last_step.get(p, 0)
         assert train_step == expected_step, f"learner {p}: dataset at train_step {train_step}, {expected_step} expected"
-        last_step[p] = train_step + int(rec["stats"]["num_sgd_steps"])
+        last_step[p] = train_step + int(rec["sgd_steps"])
         assert all(math.isfinite(v) for v in rec["stats"].values()), rec["stats"]
 
         obs = rec["obs"]
@@ -168,10 +168,12 @@ def _run_and_check(
     [
         # fused inference, double-buffered sampling; a small max_policy_lag, so that some samples may be invalid
         (True, ("--num_envs_per_worker=2", "--worker_num_splits=2", "--max_policy_lag=3")),
+        # fused inference with a pool of 4 rounds per worker: the two splits are merged into one
+        (True, ("--num_envs_per_worker=2", "--worker_num_splits=2", "--batch_size=64")),
         # separate inference processes, two per policy (requests alternate between them), no double buffering
         (False, ("--num_envs_per_worker=4", "--worker_num_splits=1", "--policy_workers_per_policy=2")),
     ],
-    ids=["async-fused-splits2", "async-separate-inference-splits1"],
+    ids=["async-fused-splits2", "async-fused-merged-splits", "async-separate-inference-splits1"],
 )
 def test_parallel_async_bookkeeping(tmp_path, monkeypatch, fused, args):
     _run_and_check(tmp_path, monkeypatch, fused, "counting_env", ("--async_rl=True", "--batch_size=32", *args))

@@ -135,7 +135,7 @@ def install_recorder(record_dir: str) -> None:
         self._recorded_valids = batch["valids"].detach().cpu()
         return batch
 
-    def train(self: Learner, dataset: dict[str, Any]) -> dict[str, float]:
+    def train(self: Learner, dataset: dict[str, Any], **kwargs: Any) -> dict[str, float]:
         train_step = int(self.train_step)
         record = {
             "policy": int(self.policy_id),
@@ -143,9 +143,10 @@ def install_recorder(record_dir: str) -> None:
             "obs": dataset["obs"]["obs"].detach().cpu().clone(),
             **{k: dataset[k].detach().cpu().clone() for k in RECORDED_FIELDS},
         }
-        stats = original_train(self, dataset)
+        stats = original_train(self, dataset, **kwargs)
         record["valids"] = self._recorded_valids.reshape(record["rewards"].shape)
         record["stats"] = {k: float(v) for k, v in stats.items()}
+        record["sgd_steps"] = int(self.train_step) - train_step
         name = f"p{self.policy_id}_{os.getpid()}_{next(seq):06d}.pt"
         tmp = os.path.join(record_dir, f".{name}.tmp")
         torch.save(record, tmp)

@@ -5,6 +5,7 @@ All functions are side-effect free (inputs are never modified) and work on any d
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -27,10 +28,21 @@ def discounted_sum_masked(x: Tensor, dones: Tensor, valids: Tensor, discount: fl
     not_done = 1.0 - dones.to(x.dtype)
     valid = valids.to(x.dtype)
     step_discount = discount * valid + (1.0 - valid)
+    coef = step_discount * not_done
+    if x.device.type == "cpu" and not x.requires_grad:
+        # the same float operations in the same order, on numpy columns: a few microseconds per step instead of
+        # tens for torch's per-op dispatch (the learner runs this on every dataset)
+        xs, cs = x.numpy().T, coef.numpy().T
+        out_np = np.empty_like(xs)
+        cumulative_np = np.zeros_like(xs[0])
+        for t in range(xs.shape[0] - 1, -1, -1):
+            cumulative_np = xs[t] + cs[t] * cumulative_np
+            out_np[t] = cumulative_np
+        return torch.from_numpy(np.ascontiguousarray(out_np.T))
     out = torch.empty_like(x)
     cumulative = torch.zeros_like(x[:, 0])
     for t in reversed(range(x.shape[1])):
-        cumulative = x[:, t] + step_discount[:, t] * not_done[:, t] * cumulative
+        cumulative = x[:, t] + coef[:, t] * cumulative
         out[:, t] = cumulative
     return out
 

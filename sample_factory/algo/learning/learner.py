@@ -184,8 +184,13 @@ class Learner:
             group["lr"] = lr
 
     # ---- training
-    def train(self, dataset: dict[str, Any]) -> dict[str, float]:
-        """One training iteration on a dataset (docs/architecture.md); returns the train/* stats."""
+    def train(self, dataset: dict[str, Any], with_stats: bool = True) -> dict[str, float]:
+        """One training iteration on a dataset (docs/architecture.md); returns the train/* stats.
+
+        `with_stats=False` skips the statistics (and the KL divergence when nothing else needs it) and returns {}:
+        the learner worker asks for them about once a second, as often as they are reported (they cost ~5% of a
+        CartPole training step).
+        """
         assert self.optimizer is not None, "call init() first"
         cfg, ac = self.cfg, self.actor_critic
         version_at_start, was_training = self.train_step, ac.training
@@ -202,7 +207,12 @@ class Learner:
             minibatches = self._minibatches(batch, num_samples)
             for i, mb in enumerate(minibatches):
                 is_last = epoch == cfg.num_epochs - 1 and i == len(minibatches) - 1
-                kl = self.one_sgd_step(mb() if callable(mb) else mb, acc, last if is_last else None, kl_schedule)
+                kl = self.one_sgd_step(
+                    mb() if callable(mb) else mb,
+                    acc if with_stats else None,
+                    last if is_last and with_stats else None,
+                    kl_schedule,
+                )
                 num_sgd_steps += 1
                 if kl_schedule:
                     epoch_kls.append(float(kl))  # type: ignore[arg-type]
@@ -212,7 +222,7 @@ class Learner:
             self.curr_lr = self.lr_schedule.after_epoch(self.curr_lr, epoch_kls)
         self._set_optimizer_lr(self.curr_lr)
         _set_train_mode(ac, was_training)
-        return self.stats(batch, acc, last, num_sgd_steps, version_at_start)
+        return self.stats(batch, acc, last, num_sgd_steps, version_at_start) if with_stats else {}
 
     def _minibatches(self, batch: Batch, num_samples: int) -> list[Any]:
         """This epoch's minibatches (as `minibatch_indices`): the batch itself when it is one minibatch, views for
@@ -336,9 +346,9 @@ class Learner:
         return adv.reshape(-1), vs.reshape(-1)
 
     def one_sgd_step(
-        self, mb: Batch, acc: dict[str, list[Tensor]], last: dict[str, Tensor] | None, need_kl: bool = True
+        self, mb: Batch, acc: dict[str, list[Tensor]] | None, last: dict[str, Tensor] | None, need_kl: bool = True
     ) -> Tensor | None:
-        """Forward, losses, backward, clip, optimizer step; appends loss stats to `acc`.
+        """Forward, losses, backward, clip, optimizer step; appends loss stats to `acc` (unless None).
 
         Returns the mean KL(pi || pi_old) over valid samples; it is computed only when `need_kl`, the KL penalty is
         on, or `last` asks for the last minibatch's stats (else None).
@@ -378,6 +388,8 @@ class Learner:
         grad_norm, actual_lr = self._optimize(loss, valids)
         with torch.no_grad():
             mean_kl = None if kl is None else masked_mean(kl.detach(), valids)
+            if acc is None:
+                return mean_kl
             step_stats = {
                 **losses,
                 "loss": loss,

@@ -16,6 +16,8 @@ from sample_factory.algo.utils.buffers import TrajectoryBuffers
 from sample_factory.utils.typing import Config
 from sample_factory.utils.utils import log
 
+STATS_INTERVAL_S = 1.0  # the runner writes train/* summaries every 2 s at the start, then less often
+
 
 class LearnerWorker:
     def __init__(
@@ -44,6 +46,7 @@ class LearnerWorker:
         self.timing: dict[str, float] = defaultdict(float)
         self.learner: Any = None
         self.frameskip = env_info.frameskip if cfg.summaries_use_frameskip else 1
+        self.last_stats_time = -1e9  # train/* stats about once a second (Learner.train with_stats)
 
     def init(self) -> None:
         from sample_factory.algo.learning.checkpoint import latest_checkpoint_path, load_checkpoint
@@ -105,7 +108,11 @@ class LearnerWorker:
             t1 = time.perf_counter()
             steps = int((dataset["policy_id"] == self.policy_id).sum()) * self.frameskip
             self.learner.env_steps += steps
-            stats = self.learner.train(dataset)
+            now = time.monotonic()
+            with_stats = now - self.last_stats_time >= STATS_INTERVAL_S
+            if with_stats:
+                self.last_stats_time = now
+            stats = self.learner.train(dataset, with_stats=with_stats)
             self._publish()
             t2 = time.perf_counter()
             if not self.cfg.async_rl:

@@ -302,7 +302,7 @@ class Runner:
             if key in stats:
                 self.policy_lag[pid][key] = stats[key]
         now = time.monotonic()
-        if now - self._last_train_summary[pid] >= _train_summary_interval(self.train_step[pid]):
+        if stats and now - self._last_train_summary[pid] >= _train_summary_interval(self.train_step[pid]):
             self._last_train_summary[pid] = now
             w = self._writer(pid)
             for k, v in stats.items():

@@ -7,6 +7,7 @@ publishes a new policy version.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from typing import Any
@@ -53,6 +54,11 @@ class InferenceWorker:
 
             self.model = copy.deepcopy(self.shared_model).to(self.device)
         self.model.eval()
+        self._fast = None  # model/fast_inference.py: the stock MLP policy without nn.Module overhead
+        if not self.has_mask and os.environ.get("SF_FAST_INFERENCE") != "0":
+            from sample_factory.model.fast_inference import make_fast_policy_step
+
+            self._fast = make_fast_policy_step(self.model)
         self._flat_views()
         self._maybe_update_weights()
 
@@ -122,7 +128,10 @@ class InferenceWorker:
             mask = mask.to(dev) if mask is not None else None
         if self.model.training:
             self.model.eval()
-        out = self.model(self.model.normalize_obs(obs), rnn, action_mask=mask)
+        if self._fast is not None:
+            out = self._fast(obs, rnn)
+        else:
+            out = self.model(self.model.normalize_obs(obs), rnn, action_mask=mask)
         if not cpu:
             out = {k: v.to("cpu") for k, v in out.items()}
         t1 = time.perf_counter()

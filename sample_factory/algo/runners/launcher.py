@@ -220,10 +220,17 @@ def _group_main(members, cfg, env_info, plane, channels, models, device, state, 
                     pass
 
 
+ROLLOUT_EXTRA_NICENESS = 19
+
+
 def _set_niceness(cfg: Config, kind: str) -> None:
-    extra = {"rollout": 10, "inference": 2, "learner": 0}[kind]
+    """Rollout workers (with their fused inference) run at the lowest priority above `default_niceness`: where
+    samplers share cores with the learner, the learner (the critical path once it is the bottleneck) gets its core
+    whenever it wants it. Tuned CartPole on 2 cores, 3 alternating pairs: +5%, +6%, +10% frames/s against nice 10;
+    upstream's defaults (sampler-bound) unchanged within noise."""
+    extra = {"rollout": ROLLOUT_EXTRA_NICENESS, "inference": 2, "learner": 0}[kind]
     try:
-        target = min(20, cfg.default_niceness + extra)
+        target = min(19, cfg.default_niceness + extra)
         current = os.nice(0)
         if target > current:
             os.nice(target - current)

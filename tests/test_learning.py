@@ -142,7 +142,9 @@ def test_mlp_cannot_solve_memory_task(tmp_path):
         timeout=90,
     )
     assert run.returncode == 0 and run.rewards, _explain(run)
-    assert max(run.rewards) < 0.65, _explain(run)
+    # each reading averages the last <= 100 episodes (std ~0.05 around 0.5, more with fewer episodes on a loaded
+    # machine: one CI reading was 0.66); a policy that could solve the task would move every reading towards 1.0
+    assert float(np.median(run.rewards)) < 0.65, _explain(run)
 
 
 def test_toy_env_baselines():

@@ -155,12 +155,13 @@ def _run_and_check(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, fused: bool, env: str, args: tuple[str, ...], **check: Any
 ) -> None:
     max_lag = _arg(args, "max_policy_lag", 1000)
+    steps = _arg(args, "train_for_env_steps", STEPS)
     agents = 2 if env == "counting_multi_env" else 1
     records = _run(
-        tmp_path, monkeypatch, fused, env, f"--train_for_env_steps={STEPS}", f"--max_policy_lag={max_lag}", *args
+        tmp_path, monkeypatch, fused, env, f"--train_for_env_steps={steps}", f"--max_policy_lag={max_lag}", *args
     )
     num_envs = 2 * _arg(args, "num_envs_per_worker", 2) * agents
-    _check(records, num_envs, STEPS, max_lag, multi_agent=agents > 1, **check)
+    _check(records, num_envs, steps, max_lag, multi_agent=agents > 1, **check)
 
 
 @pytest.mark.parametrize(
@@ -168,8 +169,10 @@ def _run_and_check(
     [
         # fused inference, double-buffered sampling; a small max_policy_lag, so that some samples may be invalid
         (True, ("--num_envs_per_worker=2", "--worker_num_splits=2", "--max_policy_lag=3")),
-        # fused inference with a pool of 4 rounds per worker: the two splits are merged into one
-        (True, ("--num_envs_per_worker=2", "--worker_num_splits=2", "--batch_size=64")),
+        # fused inference with a pool of 4 rounds per worker: the two splits are merged into one. A worker's pool
+        # then holds a whole dataset, so one worker can feed the learner alone: a longer run, so that a worker that
+        # starts a second later (a loaded CI machine) still gets its trajectories trained
+        (True, ("--num_envs_per_worker=2", "--worker_num_splits=2", "--batch_size=64", "--train_for_env_steps=6000")),
         # separate inference processes, two per policy (requests alternate between them), no double buffering
         (False, ("--num_envs_per_worker=4", "--worker_num_splits=1", "--policy_workers_per_policy=2")),
     ],

@@ -69,7 +69,9 @@ def _collected(run: TrainingRun) -> int:
 def test_cartpole_reaches_450_serial(tmp_path):
     run = run_training(
         "sf_examples.train_gym_env",
-        [*_common(tmp_path, "cartpole"), "--serial_mode=True", *CARTPOLE_FAST, "--train_for_env_steps=500000"],
+        # a budget the run should not use up: it is stopped (SIGINT) at the first printed average >= 450; readings come
+        # every 5 s, i.e. every ~200k frames in serial mode on 2 cores
+        [*_common(tmp_path, "cartpole"), "--serial_mode=True", *CARTPOLE_FAST, "--train_for_env_steps=2000000"],
         stop_at_reward=450.0,
         timeout=150,
     )

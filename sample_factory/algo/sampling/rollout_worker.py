@@ -291,29 +291,23 @@ class RolloutWorker:
         split.t = 0
         return True
 
-    def _finish_trajectories(self, split: _Split) -> None:
+    def _traj_by_policy(self, split: _Split) -> list[tuple[int, list[int]]]:
+        """(policy, trajectory indices) for each policy acting in the split (no grouping work with one policy)."""
         if self.cfg.num_policies == 1:
-            self.channels.learner[0].send(("traj", self.worker_idx, split.traj.tolist()))
-            return
-        for p in np.unique(split.policy):
-            idx = split.traj[split.policy == p].tolist()
-            self.channels.learner[int(p)].send(("traj", self.worker_idx, idx))
+            return [(0, split.traj.tolist())]
+        return [(int(p), split.traj[split.policy == p].tolist()) for p in np.unique(split.policy)]
+
+    def _finish_trajectories(self, split: _Split) -> None:
+        for p, idx in self._traj_by_policy(split):
+            self.channels.learner[p].send(("traj", self.worker_idx, idx))
 
     # --------------------------------------------------------------- stepping
     def _request_inference(self, s: int, split: _Split) -> None:
-        if self.cfg.num_policies == 1:
-            split.pending = 1
-            target = self.channels.inference_target(0, self.worker_idx, self.num_requests)
-            target.send(("req", self.worker_idx, s, split.traj.tolist(), split.t))
-            self.num_requests += 1
-            return
-        policies = np.unique(split.policy)
-        split.pending = len(policies)
-        for p in policies:
-            p = int(p)
-            traj = split.traj if len(policies) == 1 else split.traj[split.policy == p]
+        groups = self._traj_by_policy(split)
+        split.pending = len(groups)
+        for p, idx in groups:
             target = self.channels.inference_target(p, self.worker_idx, self.num_requests)
-            target.send(("req", self.worker_idx, s, traj.tolist(), split.t))
+            target.send(("req", self.worker_idx, s, idx, split.t))
         self.num_requests += 1
 
     def _step_envs(self, split: _Split, actions: np.ndarray) -> tuple:
@@ -380,8 +374,6 @@ class RolloutWorker:
                 split.active[i] = bool(info.get("is_active", True)) if info else True
         else:  # the usual step: every info empty
             split.active.fill(True)
-        if not done.any():
-            return
         for r in np.flatnonzero(done):
             info = infos[r] if r < len(infos) and infos[r] else {}
             extra = info.get("episode_extra_stats")

@@ -20,6 +20,7 @@ from sample_factory.algo.learning.learner import Learner
 from sample_factory.algo.utils.env_info import EnvInfo
 from sample_factory.cfg.arguments import default_cfg
 from sample_factory.model.model_factory import reset_global_context
+from sample_factory.utils.malloc_tuning import tune_malloc
 
 OBS_DIM, NUM_ACTIONS, T, B = 4, 2, 32, 16
 TUNED_OVERRIDES: dict[str, Any] = dict(
@@ -121,10 +122,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train-calls", type=int, default=5, help="train() calls per timing")
     parser.add_argument("--inference-calls", type=int, default=50, help="forward calls per timing at batch 40")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 20, 40, 256])
+    parser.add_argument(
+        "--no-malloc-tuning", action="store_true", help="keep glibc's default thresholds (training processes tune them)"
+    )
     args = parser.parse_args(argv)
+    tuned = False if args.no_malloc_tuning else tune_malloc()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {args.repeats} repeats; us/sample (min)")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, malloc tuning {'on' if tuned else 'off'}, "
+        f"{args.repeats} repeats; us/sample (min)"
+    )
     print("path       samples     wall      cpu")
     wall, cpu = bench_train(args.repeats, args.train_calls)
     print(f"train()       {B * T:4d}  {wall:7.2f}  {cpu:7.2f}")

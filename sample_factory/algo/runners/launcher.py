@@ -7,7 +7,6 @@ traceback, so the run stops within seconds instead of waiting for a heartbeat.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -19,6 +18,8 @@ import torch
 from sample_factory.algo.runners.wiring import Channels, Plane, fused_inference, num_inference_workers
 from sample_factory.algo.utils.channels import LocalChannel, ProcessChannel
 from sample_factory.algo.utils.context import child_process_state, install_child_process_state
+from sample_factory.algo.utils.process_start import process_alive, process_context
+from sample_factory.utils.malloc_tuning import tune_malloc
 from sample_factory.utils.typing import Config
 from sample_factory.utils.utils import log
 
@@ -154,11 +155,24 @@ def process_groups(cfg: Config) -> list[list[int]]:
     return list(groups.values())
 
 
-def _group_main(members, cfg, env_info, plane, channels, models, device, state, in_thread=False) -> None:  # noqa: ANN001
+def _group_main(
+    members: list[Any],
+    cfg: Config,
+    env_info: Any,
+    plane: Plane,
+    channels: Channels,
+    models: list[Any],
+    device: torch.device,
+    state: Any,
+    in_thread: bool = False,
+    runner: dict[str, Any] | None = None,
+) -> None:
     """Entry point of a child process (or of a learner thread in the runner's process, `in_thread`): run its
     components round-robin until one is told to stop.
 
     `members` is a list of (spec, component_id, name). Any exception is reported with the failing component's name.
+    `runner` (a child's): the runner's pid, watched to stop when it is gone, and its environment variables, which a
+    worker forked by the fork server would not otherwise see (process_start.py).
     """
     from multiprocessing.connection import wait
 
@@ -171,7 +185,11 @@ def _group_main(members, cfg, env_info, plane, channels, models, device, state, 
             import signal
 
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides how to stop
+            if runner is not None:
+                os.environ.clear()
+                os.environ.update(runner["environ"])
             install_child_process_state(state)
+            tune_malloc()
             if main_kind == "rollout" and cfg.force_envs_single_thread:
                 from threadpoolctl import threadpool_limits
 
@@ -191,7 +209,7 @@ def _group_main(members, cfg, env_info, plane, channels, models, device, state, 
         local = [c.inbox for c in components]
         readers = [c.inbox.reader for c in components if isinstance(c.inbox, ProcessChannel)]
         running, orphaned = True, False
-        parent = os.getppid()
+        runner_pid = runner["pid"] if runner is not None else os.getppid()
         turns = 0
         while running:
             for c in components:
@@ -203,7 +221,7 @@ def _group_main(members, cfg, env_info, plane, channels, models, device, state, 
             if running and not any(len(ch) for ch in local):
                 wait(readers, timeout=0.05)
                 turns |= 255  # idle: check on the parent now
-            if not in_thread and turns & 255 == 255 and os.getppid() != parent:
+            if not in_thread and turns & 255 == 255 and not process_alive(runner_pid):
                 log.error("%s: the runner process is gone; stopping", name)  # killed without a chance to stop us
                 running, orphaned = False, True
         for c in components if not orphaned else []:
@@ -269,7 +287,7 @@ class ParallelLauncher:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.ctx = multiprocessing.get_context("spawn")
+        self.ctx = process_context()  # a warm fork server where available (process_start.py), else spawn
         self.processes: list[tuple[str, Any]] = []
         self.threads: list[tuple[str, threading.Thread]] = []
 
@@ -282,6 +300,7 @@ class ParallelLauncher:
         specs = component_specs(cfg)
         state = child_process_state(cfg.env)
         in_thread = learner_in_runner_process(cfg)
+        runner = {"pid": os.getpid(), "environ": dict(os.environ)}
         for group in process_groups(cfg):
             members = [(specs[i], i, plane.component_names[i]) for i in group]
             name = "+".join(plane.component_names[i] for i in group)
@@ -297,6 +316,7 @@ class ParallelLauncher:
             p = self.ctx.Process(
                 target=_group_main,
                 args=(members, cfg, env_info, plane, channels, models, device, state),
+                kwargs={"runner": runner},
                 name=name,
                 daemon=True,
             )

@@ -18,6 +18,7 @@ import torch
 
 from sample_factory.algo.runners.wiring import Channels, Plane, make_channels, make_plane
 from sample_factory.algo.utils.misc import ExperimentStatus
+from sample_factory.utils.malloc_tuning import tune_malloc
 from sample_factory.utils.typing import Config, PolicyID, StatusCode
 from sample_factory.utils.utils import log
 
@@ -111,6 +112,7 @@ class Runner:
 
     def run(self) -> StatusCode:
         cfg = self.cfg
+        tune_malloc()  # this process hosts a learner thread (or every component, in serial mode)
         self.launcher = self._make_launcher()
         self.channels: Channels = make_channels(cfg, self.launcher.channel_factory)
         claim = getattr(self.channels.runner, "claim_reader", None)

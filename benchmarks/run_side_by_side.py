@@ -633,6 +633,16 @@ def _median(values: Iterable[float | None]) -> float | None:
     return statistics.median(vals) if vals else None
 
 
+def _median_reached(values: Iterable[float | None]) -> float | None:
+    """Median of a per-run figure that is None when the run never reached the target: such a run counts as slower
+    than every run that did (None when that puts the median among the misses)."""
+    vals = [math.inf if v is None else v for v in values]
+    if not vals:
+        return None
+    m = statistics.median(vals)
+    return None if math.isinf(m) else m
+
+
 def _fmt(v: float | None, digits: int = 0, scale: float = 1.0) -> str:
     if v is None:
         return "-"
@@ -673,7 +683,7 @@ def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
             lines.append(
                 f"| {fw} ({s['runs']} runs) | {_fmt(s['steady_fps'])} | {_fmt(s['mean_fps_after_warmup'])} "
                 f"| {_fmt(s['startup_s'], 1)} | {_fmt(s['first_frames_s'], 1)} | {_fmt(s['time_to_target_s'], 1)} "
-                f"| {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
+                f"({s['target_reached_runs']}/{s['runs']} reached) | {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
             )
         if "ratios" in summary:
             ra = summary["ratios"]
@@ -698,8 +708,8 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "mean_fps_after_warmup": _median(r["mean_fps_after_warmup"] for r in rs),
             "startup_s": _median(r["startup_s"] for r in rs),
             "first_frames_s": _median(r.get("first_frames_s") for r in rs),
-            "time_to_target_s": _median(r["time_to_target_s"] for r in rs),
-            "frames_at_target": _median(r["frames_at_target"] for r in rs),
+            "time_to_target_s": _median_reached(r["time_to_target_s"] for r in rs),
+            "frames_at_target": _median_reached(r["frames_at_target"] for r in rs),
             "peak_mem_bytes": _median(r["memory"]["peak_primary"] or None for r in rs),
             "target_reached_runs": sum(r["time_to_target_s"] is not None for r in rs),
         }

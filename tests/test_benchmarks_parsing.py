@@ -387,7 +387,9 @@ def test_summarize_and_table() -> None:
     ]
     s = sbs.summarize(runs)
     assert s["frameworks"]["ours"]["steady_fps"] == 29000.0
-    assert s["frameworks"]["ours"]["time_to_target_s"] == 15.0 and s["frameworks"]["ours"]["target_reached_runs"] == 1
+    # a run that never reached the target counts as slower than any that did: one of two reached -> no median
+    assert s["frameworks"]["ours"]["time_to_target_s"] is None and s["frameworks"]["ours"]["target_reached_runs"] == 1
+    assert s["frameworks"]["ours"]["frames_at_target"] is None and s["ratios"]["time_to_target_s"] is None
     assert s["frameworks"]["upstream"]["time_to_target_s"] == 52.0
     assert s["ratios"]["steady_fps"] == pytest.approx(29000 / 9500)
     assert s["ratios"]["peak_mem_bytes"] == pytest.approx(0.5)
@@ -396,6 +398,9 @@ def test_summarize_and_table() -> None:
     assert "PSS" in table and "3.05x" in table
     assert "| ours | 2 | 28,000 | 28,000 | 10.0 | 12.0 |" in table and "first frames s" in table
     assert s["ratios"]["first_frames_s"] == 1.0 and s["ratios"]["mean_fps_after_warmup"] == pytest.approx(29000 / 9500)
+    assert "| - (1/2 reached) |" in table and "| 52.0 (2/2 reached) |" in table
+    three = sbs.summarize([*runs, _fake_run("ours", 29000.0, 20.0, sbs.GIB)])["frameworks"]["ours"]
+    assert three["time_to_target_s"] == 20.0 and three["target_reached_runs"] == 2  # median of 15, 20 and a miss
 
 
 def test_dry_run_prints_alternating_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -63,6 +63,12 @@ def test_workers_start_from_the_chosen_method_and_see_the_runners_environment(tm
     assert len(workers) == 4, records
     # the variable was set after the fork server had started: the launcher hands the runner's environment over
     assert all(r["late_var"] == "yes" for r in workers), workers
+    # every worker process has a torch random stream of its own (forked ones would otherwise share the server's):
+    # the first env each worker builds draws different numbers
+    firsts = {}
+    for r in sorted(workers, key=lambda r: r["env_id"]):
+        firsts.setdefault(r["pid"], r["torch_draw"])
+    assert len(firsts) == 2 and len({tuple(v) for v in firsts.values()}) == 2, workers
     if method == "forkserver":
         assert all(r["ppid"] != main_pid for r in workers), (main_pid, workers)  # forked by the server
     else:

@@ -1,5 +1,6 @@
 """Training script for the process start-up tests (run as a subprocess): every env of a worker records its process's
-pid, its parent's pid and a variable that this script sets only after the fork server started.
+pid, its parent's pid, a variable that this script sets only after the fork server started, and a draw from the
+process's torch random stream.
 
 python tests/support/process_start_train.py --env=probe_env --experiment=x --train_dir=/tmp/td
 """
@@ -12,6 +13,7 @@ import sys
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -40,7 +42,13 @@ class TinyEnv(gym.Env):
 
 def make_probe_env(name, cfg=None, env_config=None, render_mode=None):  # noqa: ANN001, ANN201
     if env_config is not None:  # the main process's probe of the spaces records itself too (its pid is the main's)
-        record = {"pid": os.getpid(), "ppid": os.getppid(), "late_var": os.environ.get(LATE_VAR)}
+        record = {
+            "pid": os.getpid(),
+            "ppid": os.getppid(),
+            "late_var": os.environ.get(LATE_VAR),
+            "env_id": int(env_config["env_id"]),
+            "torch_draw": torch.rand(4).tolist(),  # this process's torch stream (the one its inference samples from)
+        }
         path = os.path.join(cfg.train_dir, f"env_{os.getpid()}_{env_config['env_id']}.json")
         with open(path, "w") as f:
             json.dump(record, f)

@@ -189,6 +189,7 @@ def _group_main(
                 os.environ.clear()
                 os.environ.update(runner["environ"])
             install_child_process_state(state)
+            seed_process_rng(cfg, members[0][1])
             tune_malloc()
             if main_kind == "rollout" and cfg.force_envs_single_thread:
                 from threadpoolctl import threadpool_limits
@@ -236,6 +237,19 @@ def _group_main(
                     c.close()
                 except Exception:  # noqa: BLE001
                     pass
+
+
+def seed_process_rng(cfg: Config, component_id: int) -> None:
+    """Give this worker process a torch random stream of its own (the actions its inference samples).
+
+    Processes forked from the fork server inherit the server's torch generator, so without this every worker
+    would draw the same noise: identical actions in the envs of different workers while the policy is still
+    near-uniform. With `--seed` the stream derives from it and the process's first component id (reproducible),
+    else from OS entropy."""
+    if cfg.seed is None:
+        torch.seed()
+    else:
+        torch.manual_seed((int(cfg.seed) * 1_000_003 + 7_919 * (component_id + 1)) % (2**63))
 
 
 ROLLOUT_EXTRA_NICENESS = 19

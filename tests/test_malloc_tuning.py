@@ -47,9 +47,10 @@ def test_learner_steps_reuse_freed_memory_without_page_faults() -> None:
     on, faults_on = _probe()
     assert not off and on
     # glibc's defaults give the freed activations back to the OS and fault them in again at the next step
-    # (measured: 330-490 pages per step); tuned, a step reuses the heap
+    # (measured: 330-490 pages per step); tuned, a step reuses the heap (measured 1-17 per step: Python's own arenas
+    # and the odd heap growth still fault a few pages)
     assert faults_off > 30 * 100, faults_off
-    assert faults_on < 30 * 10, faults_on
+    assert faults_on * 10 < faults_off, (faults_on, faults_off)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")

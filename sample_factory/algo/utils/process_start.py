@@ -44,18 +44,13 @@ def start_method() -> str:
 
 
 def process_context() -> Any:
-    """The multiprocessing context workers start with (the fork server gets `PRELOAD` unless it already runs)."""
+    """The multiprocessing context workers start with (a fork server imports `PRELOAD` when it starts; setting the
+    list again once it runs changes nothing)."""
     method = start_method()
     ctx = multiprocessing.get_context(method)
-    if method == "forkserver" and not _server_started():
+    if method == "forkserver":
         ctx.set_forkserver_preload(list(PRELOAD))  # type: ignore[attr-defined]
     return ctx
-
-
-def _server_started() -> bool:
-    from multiprocessing import forkserver
-
-    return getattr(forkserver._forkserver, "_forkserver_pid", None) is not None
 
 
 def warm_up(cfg: Any) -> bool:

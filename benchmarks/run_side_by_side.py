@@ -1,7 +1,8 @@
 """Side-by-side benchmark: runs the same training command with ours and upstream Sample Factory 2.1.1, alternating.
 
-Owns: the console-log parser (frames/s, reward, start-up), the process-tree memory sampler, and the run loop that
-writes a markdown table to stdout and all raw numbers to a JSON file. Run `--help` for options; see benchmarks/README.md.
+Owns: the console-log parser (frames/s, reward, start-up), the reader of the runs' TensorBoard reward summaries (when
+the average reward first reached the target), the process-tree memory sampler, and the run loop that writes a markdown
+table to stdout and all raw numbers to a JSON file. Run `--help` for options; see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -254,6 +255,47 @@ def parse_saved_log(lines: Iterable[str], target: float = 475.0, warmup_s: float
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# TensorBoard reward summaries
+# ----------------------------------------------------------------------------------------------------------------------
+
+REWARD_SUMMARY_TAG = "reward/reward"  # both frameworks: the mean of the last `stats_avg` episodes, per policy
+
+Scalars = dict[str, list[tuple[float, int, float]]]  # tag -> [(wall time, env steps, value)], all policies
+
+
+def read_scalar_summaries(experiment_dir: str | Path) -> Scalars:
+    """Every scalar under `<experiment_dir>/.summary/<policy>/events*`, by tag, each list sorted by wall time; {} when
+    there are none or TensorBoard's reader is not installed."""
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        return {}
+    out: Scalars = {}
+    for path in sorted(Path(experiment_dir).glob(".summary/*/events*")):
+        acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            out.setdefault(tag, []).extend((e.wall_time, int(e.step), float(e.value)) for e in acc.Scalars(tag))
+    return {tag: sorted(points) for tag, points in out.items()}
+
+
+def summary_figures(scalars: Scalars, target: float, launched_at: float) -> dict[str, Any]:
+    """From a run's summaries (`launched_at`: its launch, epoch seconds): when the summarised average reward first
+    reached `target` (seconds after launch, env steps; None for both when it never did), how many reward points
+    there were (0: nothing to judge), and the first summary of any tag written at env steps > 0 (seconds after
+    launch: training had begun; None when there is none)."""
+    points = scalars.get(REWARD_SUMMARY_TAG, [])
+    hit = next((p for p in points if math.isfinite(p[2]) and p[2] >= target), None)
+    with_frames = [p[0] for ps in scalars.values() for p in ps if p[1] > 0]
+    return {
+        "summary_time_to_target_s": None if hit is None else round(hit[0] - launched_at, 3),
+        "summary_frames_at_target": None if hit is None else hit[1],
+        "summary_points": len(points),
+        "summary_first_frames_s": round(min(with_frames) - launched_at, 3) if with_frames else None,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Process-tree memory
 # ----------------------------------------------------------------------------------------------------------------------
 
@@ -404,12 +446,20 @@ def python_for(framework: str) -> str:
 
 
 def build_command(
-    framework: str, preset: str, extra_args: Sequence[str], frames: int, train_dir: str, experiment: str
+    framework: str,
+    preset: str,
+    extra_args: Sequence[str],
+    frames: int,
+    train_dir: str,
+    experiment: str,
+    summaries_interval: int | None = None,
 ) -> list[str]:
-    """The exact argv of one run: the preset, then `--extra-args`, then stop/placement args the harness adds."""
+    """The exact argv of one run: the preset, then `--extra-args`, then stop/placement args the harness adds
+    (and `--experiment_summaries_interval` when `summaries_interval` is given: an observation setting, the same for
+    both frameworks, that makes their TensorBoard reward curve fine enough to time the target from)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}, choose from {sorted(PRESETS)}")
-    return [
+    cmd = [
         python_for(framework),
         *PRESETS[preset],
         *extra_args,
@@ -417,6 +467,9 @@ def build_command(
         f"--train_dir={train_dir}",
         f"--experiment={experiment}",
     ]
+    if summaries_interval is not None:
+        cmd.append(f"--experiment_summaries_interval={summaries_interval}")
+    return cmd
 
 
 def build_env(
@@ -527,6 +580,7 @@ def run_once(
     """
     parser = LogParser(target_reward=target)
     load_before = _load_average()
+    launched_at = time.time()
     t0 = time.monotonic()
     started_at = dt.datetime.now().isoformat(timespec="seconds")
     proc = subprocess.Popen(
@@ -593,6 +647,7 @@ def run_once(
         "framework": framework,
         "command": shlex.join(cmd),
         "started_at": started_at,
+        "launched_at_epoch": launched_at,
         "exit_code": rc,
         "stop_reason": stop_reason,
         "wall_s": round(wall, 3),
@@ -657,9 +712,10 @@ def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
     metric = next((r["memory"]["primary_metric"] for r in runs if r["memory"]["primary_metric"]), "rss")
     head = (
         f"| framework | run | steady frames/s | mean frames/s | start-up s | first frames s | time to {target:g} s "
-        f"| frames at {target:g} | best reward | peak mem {metric.upper()} GiB | peak RSS-sum GiB | procs | exit |"
+        f"| frames at {target:g} | {target:g} by summaries: s | frames | best reward | peak mem {metric.upper()} GiB "
+        "| peak RSS-sum GiB | procs | exit |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 15]
     counters: dict[str, int] = {}
     for r in runs:
         counters[r["framework"]] = counters.get(r["framework"], 0) + 1
@@ -667,7 +723,8 @@ def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
             f"| {r['framework']} | {counters[r['framework']]} | {_fmt(r['steady_fps'])} "
             f"| {_fmt(r['mean_fps_after_warmup'])} | {_fmt(r['startup_s'], 1)} | {_fmt(r.get('first_frames_s'), 1)} "
             f"| {_fmt(r['time_to_target_s'], 1)} "
-            f"| {_fmt(r['frames_at_target'])} | {_fmt(r['best_reward'], 1)} "
+            f"| {_fmt(r['frames_at_target'])} | {_summary_cell(r, 'summary_time_to_target_s', 1)} "
+            f"| {_summary_cell(r, 'summary_frames_at_target', 0)} | {_fmt(r['best_reward'], 1)} "
             f"| {_fmt(r['memory']['peak_primary'] or None, 2, GIB)} | {_fmt(r['memory']['peak_rss'] or None, 2, GIB)} "
             f"| {r['memory']['peak_procs']} | {r['exit_code']} ({r['stop_reason']}) |"
         )
@@ -676,32 +733,49 @@ def markdown_table(runs: Sequence[dict[str, Any]], target: float) -> str:
         lines += [
             "",
             "| median | steady frames/s | mean frames/s | start-up s | first frames s | time to target s "
-            "| peak mem GiB |",
-            "|---|---|---|---|---|---|---|",
+            "| first frames s (summaries) | time to target s (summaries) | peak mem GiB |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for fw, s in summary["frameworks"].items():
             lines.append(
                 f"| {fw} ({s['runs']} runs) | {_fmt(s['steady_fps'])} | {_fmt(s['mean_fps_after_warmup'])} "
                 f"| {_fmt(s['startup_s'], 1)} | {_fmt(s['first_frames_s'], 1)} | {_fmt(s['time_to_target_s'], 1)} "
-                f"({s['target_reached_runs']}/{s['runs']} reached) | {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
+                f"({s['target_reached_runs']}/{s['runs']} reached) | {_fmt(s['summary_first_frames_s'], 1)} "
+                f"| {_fmt(s['summary_time_to_target_s'], 1)} "
+                f"({s['summary_reached_runs']}/{s['summary_runs']} reached) | {_fmt(s['peak_mem_bytes'], 2, GIB)} |"
             )
         if "ratios" in summary:
             ra = summary["ratios"]
-            lines.append(
-                f"| ours/upstream | {_fmt(ra['steady_fps'], 2)}x | {_fmt(ra['mean_fps_after_warmup'], 2)}x "
-                f"| {_fmt(ra['startup_s'], 2)}x | {_fmt(ra['first_frames_s'], 2)}x "
-                f"| {_fmt(ra['time_to_target_s'], 2)}x | {_fmt(ra['peak_mem_bytes'], 2)}x |"
-            )
+            keys = ("steady_fps", "mean_fps_after_warmup", "startup_s", "first_frames_s", "time_to_target_s")
+            cells = [
+                _ratio(ra[k]) for k in (*keys, "summary_first_frames_s", "summary_time_to_target_s", "peak_mem_bytes")
+            ]
+            lines.append("| ours/upstream | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _ratio(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def _summary_cell(run: dict[str, Any], key: str, digits: int) -> str:
+    """A summaries-based figure of one run: the value, "miss" when the summaries never reached the target, "-" when
+    the run has no reward summaries at all."""
+    if not run.get("summary_points"):
+        return "-"
+    value = run.get(key)
+    return "miss" if value is None else _fmt(value, digits)
+
+
 def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per-framework medians over repeats, and ours/upstream ratios where both have a value."""
+    """Per-framework medians over repeats, and ours/upstream ratios where both have a value. The summaries-based
+    figures count only runs that wrote reward summaries (a run without any cannot be judged)."""
     out: dict[str, Any] = {"frameworks": {}}
     for fw in FRAMEWORKS:
         rs = [r for r in runs if r["framework"] == fw]
         if not rs:
             continue
+        judged = [r for r in rs if r.get("summary_points")]
         out["frameworks"][fw] = {
             "runs": len(rs),
             "steady_fps": _median(r["steady_fps"] for r in rs),
@@ -712,6 +786,11 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "frames_at_target": _median_reached(r["frames_at_target"] for r in rs),
             "peak_mem_bytes": _median(r["memory"]["peak_primary"] or None for r in rs),
             "target_reached_runs": sum(r["time_to_target_s"] is not None for r in rs),
+            "summary_time_to_target_s": _median_reached(r.get("summary_time_to_target_s") for r in judged),
+            "summary_frames_at_target": _median_reached(r.get("summary_frames_at_target") for r in judged),
+            "summary_first_frames_s": _median(r.get("summary_first_frames_s") for r in judged),
+            "summary_runs": len(judged),
+            "summary_reached_runs": sum(r.get("summary_time_to_target_s") is not None for r in judged),
         }
     fws = out["frameworks"]
     if "ours" in fws and "upstream" in fws:
@@ -722,6 +801,9 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "startup_s",
             "first_frames_s",
             "time_to_target_s",
+            "summary_time_to_target_s",
+            "summary_frames_at_target",
+            "summary_first_frames_s",
             "peak_mem_bytes",
         ):
             a, b = fws["ours"][k], fws["upstream"][k]
@@ -786,6 +868,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"average episode reward to time (default: {DEFAULT_TARGET:g}; Pong presets "
         f"{', '.join(f'{k} {v:g}' for k, v in PRESET_TARGETS.items())})",
     )
+    p.add_argument(
+        "--summaries-interval",
+        type=int,
+        default=1,
+        help="--experiment_summaries_interval given to both (seconds): the TensorBoard reward curve that times the "
+        "target besides the console's 5-second reports; 0: leave each framework's default (10 s)",
+    )
     p.add_argument("--warmup", type=float, default=10.0, help="seconds after the first numeric FPS to skip")
     p.add_argument("--mem-interval", type=float, default=0.5, help="memory sampling period, seconds")
     p.add_argument("--stop-at-target", action="store_true", help="Ctrl+C a run once it reaches the target")
@@ -817,7 +906,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         for i, fw in enumerate(order):
             td = f"<tmp>/{fw}_{i}"
-            cmd = build_command(fw, args.preset, extra, args.frames, td, f"bench_{fw}_{i}")
+            cmd = build_command(
+                fw, args.preset, extra, args.frames, td, f"bench_{fw}_{i}", args.summaries_interval or None
+            )
             if fw == "upstream":
                 env_note = "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 " + ("PYTHONPATH=<shim> " if preload else "")
             else:
@@ -913,7 +1004,8 @@ def _run_all(
         if i and args.pause > 0:
             time.sleep(args.pause)
         td = tempfile.mkdtemp(prefix=f"sfbench_{fw}_")
-        cmd = build_command(fw, args.preset, extra, args.frames, td, f"bench_{fw}_{i}")
+        experiment = f"bench_{fw}_{i}"
+        cmd = build_command(fw, args.preset, extra, args.frames, td, experiment, args.summaries_interval or None)
         print(f"[{i + 1}/{len(order)}] {fw}: {shlex.join(cmd)}", file=sys.stderr, flush=True)
         try:
             result = run_once(
@@ -928,6 +1020,8 @@ def _run_all(
                 log_path=log_dir / f"{i:02d}_{fw}.log",
                 stop_at_target=args.stop_at_target,
             )
+            scalars = read_scalar_summaries(Path(td) / experiment)
+            result.update(summary_figures(scalars, args.target, result["launched_at_epoch"]))
         finally:
             if not args.keep_train_dirs:
                 shutil.rmtree(td, ignore_errors=True)
@@ -935,7 +1029,9 @@ def _run_all(
         print(
             f"    steady {_fmt(result['steady_fps'])} frames/s (mean {_fmt(result['mean_fps_after_warmup'])}), "
             f"start-up {_fmt(result['startup_s'], 1)} s, first frames {_fmt(result['first_frames_s'], 1)} s, "
-            f"{args.target:g} at {_fmt(result['time_to_target_s'], 1)} s, peak "
+            f"{args.target:g} at {_fmt(result['time_to_target_s'], 1)} s "
+            f"({_fmt(result['summary_time_to_target_s'], 1)} s by the summaries, first trained frames "
+            f"{_fmt(result['summary_first_frames_s'], 1)} s), peak "
             f"{_fmt(result['memory']['peak_primary'] or None, 2, GIB)} GiB, exit {result['exit_code']}",
             file=sys.stderr,
             flush=True,

@@ -1,7 +1,8 @@
 """Tests of the benchmark harness: console-log parser, process-tree memory sums, run bookkeeping, ceilings' models.
 
-Uses fake log lines (copied in form from upstream 2.1.1's console), fake psutil-like processes, and one short fake
-"training" script driven through `run_once`.
+Uses fake log lines (copied in form from upstream 2.1.1's console), fake psutil-like processes, TensorBoard event
+files written with torch's SummaryWriter (what both frameworks use), and short fake "training" scripts driven through
+`run_once` and the harness's `main`.
 """
 
 from __future__ import annotations
@@ -304,6 +305,9 @@ def test_build_command_and_env() -> None:
     ]
     with pytest.raises(ValueError):
         sbs.build_command("ours", "nope", [], 1, "/t", "e")
+    timed = sbs.build_command("upstream", "cartpole_tuned", [], 10, "/t", "e", summaries_interval=1)
+    assert timed[:-1] == sbs.build_command("upstream", "cartpole_tuned", [], 10, "/t", "e")
+    assert timed[-1] == "--experiment_summaries_interval=1"
     up_env = sbs.build_env("upstream", {"PYTHONPATH": "/somewhere", "HOME": "/root"})
     assert up_env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] == "1" and "PYTHONPATH" not in up_env
     our_env = sbs.build_env("ours", {})
@@ -362,8 +366,12 @@ def test_upstream_check_reports_the_error(monkeypatch: pytest.MonkeyPatch) -> No
     assert sbs.upstream_check("bad", python=sys.executable) == "ale_py registers no ALE/Pong-v5"
 
 
-def _fake_run(fw: str, fps: float, tt: float | None, mem: int) -> dict:
+def _fake_run(fw: str, fps: float, tt: float | None, mem: int, stt: float | None = None, points: int = 0) -> dict:
     return {
+        "summary_time_to_target_s": stt,
+        "summary_frames_at_target": None if stt is None else int(stt * 10000),
+        "summary_points": points,
+        "summary_first_frames_s": 3.0 if points else None,
         "framework": fw,
         "steady_fps": fps,
         "mean_fps_after_warmup": fps,
@@ -401,6 +409,68 @@ def test_summarize_and_table() -> None:
     assert "| - (1/2 reached) |" in table and "| 52.0 (2/2 reached) |" in table
     three = sbs.summarize([*runs, _fake_run("ours", 29000.0, 20.0, sbs.GIB)])["frameworks"]["ours"]
     assert three["time_to_target_s"] == 20.0 and three["target_reached_runs"] == 2  # median of 15, 20 and a miss
+    # runs without reward summaries are not judged by them: "-" in the table, no median
+    assert s["frameworks"]["ours"]["summary_runs"] == 0 and s["frameworks"]["ours"]["summary_time_to_target_s"] is None
+    assert "| - (0/0 reached) |" in table and "| - | - |" in table  # no ratio where either side has no median
+
+
+def test_summarize_summaries_based_time_to_target() -> None:
+    runs = [
+        _fake_run("ours", 30000.0, 25.0, sbs.GIB, stt=16.0, points=20),
+        _fake_run("upstream", 9000.0, 50.0, 2 * sbs.GIB, stt=48.0, points=50),
+        _fake_run("ours", 30000.0, None, sbs.GIB, stt=18.0, points=20),  # the console missed what the summaries saw
+        _fake_run("upstream", 9000.0, None, 2 * sbs.GIB, stt=None, points=50),  # a real miss
+        _fake_run("ours", 30000.0, 30.0, sbs.GIB, stt=None, points=0),  # no summaries: not judged
+        _fake_run("upstream", 9000.0, 60.0, 2 * sbs.GIB, stt=52.0, points=50),
+    ]
+    s = sbs.summarize(runs)
+    ours, up = s["frameworks"]["ours"], s["frameworks"]["upstream"]
+    assert (ours["summary_runs"], ours["summary_reached_runs"], ours["summary_time_to_target_s"]) == (2, 2, 17.0)
+    assert ours["summary_frames_at_target"] == 170000
+    # upstream: 48, 52 and a miss (counted as slowest) -> 52
+    assert (up["summary_runs"], up["summary_reached_runs"], up["summary_time_to_target_s"]) == (3, 2, 52.0)
+    assert s["ratios"]["summary_time_to_target_s"] == pytest.approx(17.0 / 52.0)
+    table = sbs.markdown_table(runs, 475.0)
+    assert "| 475 by summaries: s | frames |" in table
+    assert "| 16.0 | 160,000 |" in table and "| miss | miss |" in table and "| - | - |" in table
+    assert "| 3.0 | 17.0 (2/2 reached) |" in table and "| 52.0 (2/3 reached) |" in table and "| 0.33x |" in table
+    assert s["ratios"]["summary_first_frames_s"] == 1.0
+
+
+def test_summary_figures_hand_computed() -> None:
+    reward = [(1000.0, 0, 9.0), (1002.5, 20, math.nan), (1004.0, 30, 474.9), (1006.5, 40, 475.0), (1008, 50, 500.0)]
+    scalars = {"reward/reward": reward, "perf/_fps": [(998.0, 0, 0.0), (999.5, 12, 5.0)]}
+    assert sbs.summary_figures(scalars, 475.0, launched_at=996.0) == {
+        "summary_time_to_target_s": 10.5,
+        "summary_frames_at_target": 40,
+        "summary_points": 5,
+        "summary_first_frames_s": 3.5,  # perf/_fps at 12 env steps, 999.5 - 996.0
+    }
+    never = sbs.summary_figures(scalars, 501.0, launched_at=996.0)
+    assert (never["summary_time_to_target_s"], never["summary_frames_at_target"]) == (None, None)
+    assert sbs.summary_figures({}, 475.0, 0.0) == {
+        "summary_time_to_target_s": None,
+        "summary_frames_at_target": None,
+        "summary_points": 0,
+        "summary_first_frames_s": None,
+    }
+
+
+def test_read_scalar_summaries_from_real_event_files(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    exp = tmp_path / "exp"
+    for policy, values in ((0, [(100, 50.0), (300, 480.0)]), (1, [(200, 476.0)])):
+        w = SummaryWriter(str(exp / ".summary" / str(policy)))
+        for step, value in values:
+            w.add_scalar("reward/reward", value, step)
+            w.add_scalar("reward/reward_max", 999.0, step)
+        w.close()
+    scalars = sbs.read_scalar_summaries(exp)
+    assert set(scalars) == {"reward/reward", "reward/reward_max"}
+    assert [(step, value) for _, step, value in scalars["reward/reward"]] == [(100, 50.0), (300, 480.0), (200, 476.0)]
+    assert all(t > 1e9 for t, _, _ in scalars["reward/reward"])  # epoch seconds, sorted
+    assert sbs.read_scalar_summaries(tmp_path / "nothing") == {}
 
 
 def test_dry_run_prints_alternating_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -486,6 +556,48 @@ def test_run_once_on_fake_trainer(tmp_path: Path) -> None:
     assert mem["peak_procs"] >= 2
     assert mem["peak_rss"] > 64 * 1024 * 1024 and mem["peak_primary"] > 60 * 1024 * 1024
     assert "interrupted" in (tmp_path / "run.log").read_text()
+
+
+FAKE_TB_TRAINER = textwrap.dedent(
+    """
+    import argparse, os, sys, time
+    from torch.utils.tensorboard import SummaryWriter
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--train_dir")
+    p.add_argument("--experiment")
+    p.add_argument("--experiment_summaries_interval", type=int, required=True)
+    p.add_argument("--train_for_env_steps", type=int)
+    args = p.parse_args()
+    w = SummaryWriter(os.path.join(args.train_dir, args.experiment, ".summary", "0"))
+    print("Fps is (10 sec: nan, 60 sec: nan, 300 sec: nan). Total num frames: 0.", flush=True)
+    for frames, reward, on_console in ((1000, 100.0, True), (2000, 480.0, False), (3000, 300.0, True)):
+        time.sleep(0.3)
+        w.add_scalar("reward/reward", reward, frames)
+        w.flush()
+        if on_console:  # the console's coarser reports miss the peak
+            print(f"Fps is (10 sec: 5000.0, 60 sec: nan, 300 sec: nan). Total num frames: {frames}.", flush=True)
+            print(f"Avg episode reward: [(0, '{reward:.3f}')]", flush=True)
+    w.close()
+    """
+)
+
+
+def test_main_times_the_target_from_the_runs_summaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "fake_tb_trainer.py"
+    script.write_text(FAKE_TB_TRAINER)
+    monkeypatch.setitem(sbs.PRESETS, "fake_tb", [str(script)])
+    out = tmp_path / "result.json"
+    argv = ["--preset", "fake_tb", "--only", "ours", "--repeats", "1", "--seconds", "60", "--pause", "0"]
+    assert sbs.main([*argv, "--no-warm-imports", "--out", str(out)]) == 0
+    import json
+
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["exit_code"] == 0 and run["command"].endswith("--experiment_summaries_interval=1")
+    assert run["time_to_target_s"] is None  # never on the console
+    assert run["summary_points"] == 3 and run["summary_frames_at_target"] == 2000
+    assert 0.3 < run["summary_time_to_target_s"] < run["wall_s"]
+    assert 0.2 < run["summary_first_frames_s"] < run["summary_time_to_target_s"]
 
 
 # ----------------------------------------------------------------------------------------------------------------------

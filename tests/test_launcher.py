@@ -176,6 +176,100 @@ def test_slurm_custom_template(tmp_path, capsys):
     assert lines[3].startswith("python t.py --seed=7 --experiment=00_exp_see_7")
 
 
+def test_slurm_bundled_timeout_template_by_name(tmp_path, capsys):
+    run_file = _write_run_module(tmp_path, "to_run", "python t.py", [3])
+    argv = [f"--run={run_file}", "--backend=slurm", "--slurm_print_only=True", f"--slurm_workdir={tmp_path}"]
+    assert launcher_run.main([*argv, "--slurm_sbatch_template=sbatch_timeout.sh", "--slurm_timeout=2:00:00"]) == 0
+    script = tmp_path / "sbatch_00_exp_see_3.sh"
+    text = script.read_text()
+    assert text.startswith("#!/bin/bash\n#SBATCH --requeue\n") and "#SBATCH --signal=B:USR1@300" in text
+    assert f"# {script}\n" in text and "time limit '2:00:00'" in text
+    assert 'scontrol requeue "${SLURM_JOB_ID}"' in text  # bash variables survive the substitution
+    assert "\npython t.py --seed=3 --experiment=00_exp_see_3" in text and "$CMD" not in text
+
+
+def test_slurm_missing_template_is_a_clear_error(tmp_path, caplog):
+    from sample_factory.utils.utils import log
+
+    run_file = _write_run_module(tmp_path, "bad_run", "python t.py", [1])
+    workdir = tmp_path / "never_made"
+    argv = [f"--run={run_file}", "--backend=slurm", "--slurm_print_only=True", f"--slurm_workdir={workdir}"]
+    log.addHandler(caplog.handler)  # our logger does not propagate to the root logger caplog listens on
+    try:
+        assert launcher_run.main([*argv, "--slurm_sbatch_template=nope.sh"]) == 1
+    finally:
+        log.removeHandler(caplog.handler)
+    assert "--slurm_sbatch_template=nope.sh: no such file" in caplog.text and "sbatch_timeout.sh" in caplog.text
+    assert not workdir.exists()
+
+
+_FAKE_TRAINING = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    out = sys.argv[1]
+    def on_term(*_):
+        open(out, "a").write("checkpoint saved " + os.environ.get("SF_TEST_VAR", "") + "\\n")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    open(out, "a").write("started\\n")
+    if len(sys.argv) > 2:
+        sys.exit(int(sys.argv[2]))
+    time.sleep(30)
+    open(out, "a").write("ran to the end\\n")
+    """
+)
+
+
+def _timeout_job(tmp_path, exit_code=None):
+    """The bundled sbatch_timeout.sh rendered for a fake training, a fake `scontrol` on PATH, and the job started."""
+    from sample_factory.launcher.run_description import GeneratedExperiment
+    from sample_factory.launcher.run_slurm import resolve_template, sbatch_script
+
+    (tmp_path / "train.py").write_text(_FAKE_TRAINING)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> {tmp_path / "scontrol.txt"}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    cmd = f"{sys.executable} {tmp_path / 'train.py'} {tmp_path / 'train.txt'}" + (
+        "" if exit_code is None else f" {exit_code}"
+    )
+    exp = GeneratedExperiment(cmd, "exp", str(tmp_path), {"SF_TEST_VAR": "exported"})
+    args = launcher_run.launcher_argparser().parse_args(["--run=x", "--backend=slurm"])
+    with open(resolve_template("sbatch_timeout.sh")) as f:
+        script = sbatch_script(f.read(), exp, str(tmp_path / "job.sh"), args)
+    (tmp_path / "job.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_JOB_ID": "4242"}
+    return subprocess.Popen(["bash", str(tmp_path / "job.sh")], env=env)
+
+
+def _wait_for(path, text, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sbatch_timeout_template_stops_the_training_and_requeues_on_usr1(tmp_path):
+    job = _timeout_job(tmp_path)
+    try:
+        assert _wait_for(tmp_path / "train.txt", "started")
+        job.send_signal(signal.SIGUSR1)  # what Slurm sends 300 s before the time limit
+        assert job.wait(timeout=20) == 0
+    finally:
+        job.kill()
+    assert (tmp_path / "train.txt").read_text() == "started\ncheckpoint saved exported\n"
+    assert (tmp_path / "scontrol.txt").read_text() == "requeue 4242\n"
+
+
+def test_sbatch_timeout_template_passes_the_training_exit_code_without_requeue(tmp_path):
+    job = _timeout_job(tmp_path, exit_code=3)
+    assert job.wait(timeout=20) == 3
+    assert (tmp_path / "train.txt").read_text() == "started\n"
+    assert not (tmp_path / "scontrol.txt").exists()
+
+
 def test_ngc_print_only(tmp_path, capsys):
     run_file = _write_run_module(tmp_path, "ngc_run", "python t.py", [1])
     template = tmp_path / "ngc.txt"

@@ -1,5 +1,6 @@
 """The "slurm" launcher backend: write one `sbatch_<name>.sh` per experiment and submit it with `sbatch`
-(or only print the commands with `--slurm_print_only=True`)."""
+(or only print the commands with `--slurm_print_only=True`). Bundled templates live in `slurm/` beside this module
+(`sbatch_timeout.sh`: requeue on timeout) and can be named without a path."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from string import Template
 
 from sample_factory.launcher.run_description import GeneratedExperiment, RunDescription
 from sample_factory.utils.utils import ensure_dir_exists, log, str2bool
+
+BUNDLED_TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slurm")
 
 # $CMD $FILENAME $PARTITION $GPU $CPU $TIMEOUT are substituted; other `$` words (bash variables) are left alone
 DEFAULT_SBATCH_TEMPLATE = """#!/bin/bash
@@ -38,9 +41,21 @@ def add_slurm_args(parser: argparse.ArgumentParser) -> None:
         "--slurm_sbatch_template",
         default=None,
         type=str,
-        help="File with a string.Template for the job script ($CMD $FILENAME $PARTITION $GPU $CPU $TIMEOUT)",
+        help="File with a string.Template for the job script ($CMD $FILENAME $PARTITION $GPU $CPU $TIMEOUT), or the "
+        "name of a bundled one: sbatch_timeout.sh (requeue on timeout)",
     )
     g.add_argument("--slurm_timeout", default="0", type=str, help="Job time limit (sbatch --time); 0: none")
+
+
+def resolve_template(path: str) -> str:
+    """`path` if it is a file, else the bundled template of that name; ValueError naming both when neither exists."""
+    if os.path.isfile(path):
+        return path
+    bundled = os.path.join(BUNDLED_TEMPLATES_DIR, os.path.basename(path))
+    if os.path.basename(path) == path and os.path.isfile(bundled):
+        return bundled
+    names = sorted(n for n in os.listdir(BUNDLED_TEMPLATES_DIR) if n.endswith(".sh"))
+    raise ValueError(f"--slurm_sbatch_template={path}: no such file, and not a bundled template ({', '.join(names)})")
 
 
 def sbatch_script(template: str, exp: GeneratedExperiment, filename: str, args: argparse.Namespace) -> str:
@@ -75,12 +90,17 @@ def sbatch_command(exp: GeneratedExperiment, filename: str, workdir: str, args: 
 
 def run(run_description: RunDescription, args: argparse.Namespace) -> int:
     """Write and submit (or print) one sbatch job per experiment; 0 on success, 1 if a submission failed."""
-    workdir = args.slurm_workdir or os.path.join(args.train_dir, run_description.run_name, "slurm")
-    ensure_dir_exists(workdir)
     template = DEFAULT_SBATCH_TEMPLATE
     if args.slurm_sbatch_template:
-        with open(args.slurm_sbatch_template) as f:
+        try:
+            template_path = resolve_template(args.slurm_sbatch_template)
+        except ValueError as e:
+            log.error("%s", e)
+            return 1
+        with open(template_path) as f:
             template = f.read()
+    workdir = args.slurm_workdir or os.path.join(args.train_dir, run_description.run_name, "slurm")
+    ensure_dir_exists(workdir)
 
     failed = 0
     experiments = run_description.generate_experiments(args.train_dir, args.experiment_suffix)

@@ -51,8 +51,8 @@ def resolve_template(path: str) -> str:
     """`path` if it is a file, else the bundled template of that name; ValueError naming both when neither exists."""
     if os.path.isfile(path):
         return path
-    bundled = os.path.join(BUNDLED_TEMPLATES_DIR, os.path.basename(path))
-    if os.path.basename(path) == path and os.path.isfile(bundled):
+    bundled = os.path.join(BUNDLED_TEMPLATES_DIR, path)
+    if os.path.basename(path) == path and os.path.isfile(bundled):  # a bare name, never a path elsewhere
         return bundled
     names = sorted(n for n in os.listdir(BUNDLED_TEMPLATES_DIR) if n.endswith(".sh"))
     raise ValueError(f"--slurm_sbatch_template={path}: no such file, and not a bundled template ({', '.join(names)})")
